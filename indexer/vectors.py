@@ -1,0 +1,90 @@
+"""The vector index: FAISS, inner product over L2-normalised embeddings (= cosine), with the
+SQLite passage rowids as FAISS ids.
+
+Exact search (IndexFlatIP) by default; HNSW past ``hnsw_threshold`` vectors, where exact search
+gets slow on two cores (see bench/ann.md for the measurement behind the default threshold).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorrupt
+
+VECTORS_FILE = "vectors.faiss"
+DEFAULT_HNSW_THRESHOLD = 200_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 96
+
+
+def _faiss():
+    import faiss  # deferred: the import costs ~0.3 s
+
+    return faiss
+
+
+def build(ids: np.ndarray, vectors: np.ndarray, dim: int, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD):
+    faiss = _faiss()
+    if len(ids) >= hnsw_threshold:
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        inner = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIDMap2(inner)
+    if len(ids):
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index
+
+
+def kind_of(index) -> str:
+    faiss = _faiss()
+    inner = faiss.downcast_index(index.index)
+    return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "flat"
+
+
+def save(index, path: Path) -> None:
+    _faiss().write_index(index, str(path))
+
+
+def load(path: Path):
+    faiss = _faiss()
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as exc:
+        raise IndexCorrupt(f"{path} is not a readable FAISS index; run `wenda index` to repair it") from exc
+    if not isinstance(index, faiss.IndexIDMap2):     # read_index already returns the concrete class
+        raise IndexCorrupt(f"{path} is not a wenda vector index; run `wenda index` to repair it")
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+
+
+def stored_ids(index) -> np.ndarray:
+    return _faiss().vector_to_array(index.id_map).astype(np.int64)
+
+
+def reconstruct(index, ids: list[int] | np.ndarray) -> np.ndarray:
+    """The stored vectors of the given ids (rows of zeros for unknown ids)."""
+    out = np.zeros((len(ids), index.d), dtype=np.float32)
+    for row, rid in enumerate(ids):
+        try:
+            out[row] = index.reconstruct(int(rid))
+        except RuntimeError:
+            pass
+    return out
+
+
+def search(index, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids), each (n_queries, k); ids are -1 where fewer than k results exist."""
+    faiss = _faiss()
+    k = max(1, min(k, max(index.ntotal, 1)))
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if allowed_ids is None:
+        return index.search(queries, k)
+    selector = faiss.IDSelectorBatch(np.asarray(allowed_ids, dtype=np.int64))
+    params = faiss.SearchParametersHNSW(sel=selector) if kind_of(index) == "hnsw" else faiss.SearchParameters(sel=selector)
+    return index.search(queries, k, params=params)

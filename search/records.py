@@ -1,0 +1,88 @@
+"""Typed results: a Hit is a citation (contract shape), an Answer carries its citations."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from indexer.records import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    dense: float        # cosine similarity of query and passage embeddings
+    lexical: float      # FTS5 BM25 over jieba tokens (0 when no term matches)
+    fused: float        # the ranking score
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rank: int
+    passage: Passage
+    scores: Scores
+    highlight: str                       # HTML-escaped display text with <mark> around matched terms
+    start: int | None = None             # a sub-span of the passage (answer citations), else the passage
+    end: int | None = None
+    text: str | None = None
+
+    @property
+    def score(self) -> float:
+        return self.scores.fused
+
+    def to_dict(self, debug: bool = True) -> dict:
+        p = self.passage
+        out = {
+            "rank": self.rank,
+            "score": round(self.scores.fused, 4),
+            "passage_id": p.passage_id,
+            "source": p.source,
+            "title": p.title,
+            "section": list(p.section),
+            "paragraph": p.paragraph,
+            "start": p.start if self.start is None else self.start,
+            "end": p.end if self.end is None else self.end,
+            "text": p.text if self.text is None else self.text,
+            "highlight": self.highlight,
+        }
+        if debug:
+            out["scores"] = {"dense": round(self.scores.dense, 4), "lexical": round(self.scores.lexical, 4),
+                             "fused": round(self.scores.fused, 4)}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    query: str
+    hits: list[Hit]
+    took_ms: float
+    terms: tuple[str, ...] = ()          # the lexical terms the query was reduced to
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "took_ms": round(self.took_ms, 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    found: bool
+    answer: str
+    citations: list[Hit]
+    passages: list[Hit]
+    took_ms: float
+    confidence: float = 0.0
+    mode: str = "extractive"             # or "llm"
+    note: str | None = None              # e.g. why the LLM answer was not used
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {
+            "question": self.question,
+            "found": self.found,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "took_ms": round(self.took_ms, 1),
+            "confidence": round(self.confidence, 4),
+            "mode": self.mode,
+        }
+        if self.note:
+            out["note"] = self.note
+        return out

@@ -1,0 +1,289 @@
+"""Hybrid retrieval: dense (FAISS) + lexical (FTS5 BM25 over jieba tokens), fused.
+
+    from search import Searcher
+    searcher = Searcher.open("index")
+    for hit in searcher.search("徐汇区有多少家人工智能企业", k=5).hits:
+        print(hit.passage.source, hit.passage.start, hit.passage.end, hit.passage.text)
+
+``search()`` is ``search_batch()`` of one query: there is one code path.
+"""
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from indexer import vectors
+from indexer.corpus import strip_surrogates
+from indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
+from indexer.manifest import current_generation
+from indexer.store import StoredPassage
+from indexer.tokens import fts_match_expression, mark_terms
+
+from .fusion import FusionParams, fuse
+from .loaded import LoadedIndex
+from .records import Hit, Scores, SearchResult
+
+log = logging.getLogger("wenda.search")
+
+DEFAULT_MAX_QUERY_CHARS = 2000
+DEFAULT_MAX_K = 50
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+def clean_query(query: object, max_chars: int = DEFAULT_MAX_QUERY_CHARS) -> str:
+    """The query as searched: control characters and lone surrogates removed, whitespace
+    collapsed. Raises BadInput/InputTooLarge with a message for the user."""
+    if not isinstance(query, str):
+        raise BadInput("the query must be text")
+    if len(query) > max_chars * 4:      # don't even clean something absurdly long
+        raise InputTooLarge(f"the query is {len(query)} characters long; the limit is {max_chars}")
+    text = _SPACES.sub(" ", _CONTROL.sub(" ", strip_surrogates(query))).strip()
+    if not text:
+        raise BadInput("the query is empty")
+    if len(text) > max_chars:
+        raise InputTooLarge(f"the query is {len(text)} characters long; the limit is {max_chars}")
+    if not _WORD.search(text):
+        raise BadInput("the query has no words to search for (only punctuation or symbols)")
+    return text
+
+
+def check_k(k: object, max_k: int = DEFAULT_MAX_K) -> int:
+    """k must be a positive whole number; values above max_k are clamped to it."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise BadInput(f"k must be a whole number, not {k!r}")
+    if k < 1:
+        raise BadInput(f"k must be at least 1 (got {k})")
+    return int(min(k, max_k))
+
+
+@dataclass
+class _Pool:
+    """One query's candidates with both scores."""
+
+    rowids: np.ndarray
+    dense: np.ndarray
+    lexical: np.ndarray
+
+
+class Searcher:
+    def __init__(self, index: LoadedIndex, embedder, fusion: FusionParams = FusionParams(),
+                 max_query_chars: int = DEFAULT_MAX_QUERY_CHARS, max_k: int = DEFAULT_MAX_K,
+                 verify: bool = True) -> None:
+        self._index = index
+        self.embedder = embedder
+        self.fusion = fusion
+        self.max_query_chars = max_query_chars
+        self.max_k = max_k
+        self._verify = verify
+        self._reload_lock = threading.Lock()
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- opening
+    @classmethod
+    def open(cls, index_dir: str | Path, model: str | None = None, cache_dir: Path | None = None,
+             threads: int | None = None, embedder=None, fusion: FusionParams | None = None,
+             verify: bool = True, **limits) -> "Searcher":
+        """Load the index in ``index_dir`` (checked against its manifest) and its model."""
+        index = LoadedIndex.open(Path(index_dir), verify=verify)
+        if embedder is None:
+            embedder = load_embedder_for(index.manifest, model, cache_dir, threads)
+        else:
+            check_model(index.manifest, embedder)
+        return cls(index, embedder, fusion or FusionParams(), verify=verify, **limits)
+
+    @property
+    def index(self) -> LoadedIndex:
+        return self._index
+
+    def reload_if_changed(self) -> bool:
+        """Switch to a newer build of the same folder, if one was switched in. In-flight calls
+        finish on the index they started with. Returns True when it switched."""
+        try:
+            live = current_generation(self._index.index_dir)
+        except Exception:   # noqa: BLE001 - a damaged pointer: keep serving the loaded index
+            return False
+        if live == self._index.generation:
+            return False
+        with self._reload_lock:
+            if live == self._index.generation:
+                return False
+            fresh = LoadedIndex.open(self._index.index_dir, verify=self._verify)
+            check_model(fresh.manifest, self.embedder)
+            self._index = fresh
+            with self._cache_lock:
+                self._query_cache.clear()
+            log.info("switched to index build %s", fresh.generation.name)
+            return True
+
+    # -- searching
+    def search(self, query: str, k: int = 5, doc: str | None = None) -> SearchResult:
+        return self.search_batch([query], k=k, doc=doc)[0]
+
+    def search_batch(self, queries: Sequence[str], k: int = 5, doc: str | None = None) -> list[SearchResult]:
+        started = time.perf_counter()
+        index = self._index               # one index for the whole batch, even across a reload
+        cleaned = [clean_query(q, self.max_query_chars) for q in queries]
+        k = check_k(k, self.max_k)
+        allowed = self._allowed_ids(index, doc)
+        qvecs = self.embed_queries(cleaned)
+        depth = max(self.fusion.candidates, k * 3)
+        dense_scores, dense_ids = vectors.search(index.vectors, qvecs, depth, allowed)
+        results = []
+        for i, query in enumerate(cleaned):
+            terms = index.analyzer.tokens(query)
+            pool = self._pool(index, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc)
+            hits = self._rank(index, pool, terms, k)
+            results.append(SearchResult(query, hits, 0.0, tuple(terms)))
+        took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
+        return [SearchResult(r.query, r.hits, took, r.terms) for r in results]
+
+    def embed_queries(self, queries: list[str]) -> np.ndarray:
+        """Query vectors, from a small LRU cache where possible (repeated queries are common)."""
+        out: list[np.ndarray | None] = []
+        missing: list[str] = []
+        with self._cache_lock:
+            for q in queries:
+                vec = self._query_cache.get(q)
+                if vec is not None:
+                    self._query_cache.move_to_end(q)
+                else:
+                    missing.append(q)
+                out.append(vec)
+        if missing:
+            unique = list(dict.fromkeys(missing))
+            fresh = dict(zip(unique, self.embedder.encode_queries(unique)))
+            with self._cache_lock:
+                for q, vec in fresh.items():
+                    self._query_cache[q] = vec
+                    if len(self._query_cache) > 2048:
+                        self._query_cache.popitem(last=False)
+            out = [fresh[q] if vec is None else vec for q, vec in zip(queries, out)]
+        return np.vstack(out).astype(np.float32)
+
+    def _allowed_ids(self, index: LoadedIndex, doc: str | None) -> np.ndarray | None:
+        if not doc:
+            return None
+        ids = index.store.rowids_matching(doc)
+        if not ids:
+            sources = [d["source"] for d in index.store.documents()]
+            if not any(fnmatch.fnmatchcase(s, doc) for s in sources):
+                raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
+        return np.array(ids, dtype=np.int64)
+
+    def _pool(self, index: LoadedIndex, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
+              dense_ids: np.ndarray, depth: int, doc: str | None) -> _Pool:
+        dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores) if i >= 0}
+        match = fts_match_expression(terms)
+        lexical: dict[int, float] = {}
+        if match:
+            lexical = dict(index.store.lexical(match, depth, doc))
+            only_dense = [r for r in dense if r not in lexical]
+            if only_dense:
+                lexical.update(index.store.lexical_among(match, only_dense))
+        only_lexical = [r for r in lexical if r not in dense]
+        if only_lexical:
+            vecs = vectors.reconstruct(index.vectors, only_lexical)
+            dense.update(zip(only_lexical, (vecs @ qvec).tolist()))
+        rowids = np.array(sorted(dense), dtype=np.int64)
+        return _Pool(rowids,
+                     np.array([dense[r] for r in rowids], dtype=np.float64),
+                     np.array([lexical.get(int(r), 0.0) for r in rowids], dtype=np.float64))
+
+    def _rank(self, index: LoadedIndex, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
+        if len(pool.rowids) == 0:
+            return []
+        fused = fuse(pool.dense, pool.lexical, self.fusion)
+        order = np.lexsort((pool.rowids, -fused))        # ties broken by id: stable results
+        # Fetch a few more than k: near-duplicates are dropped below.
+        wanted = [int(pool.rowids[j]) for j in order[: k * 3]]
+        stored = index.store.passages_by_rowid(wanted)
+        position = {int(r): j for j, r in enumerate(pool.rowids)}
+        hits: list[Hit] = []
+        kept: list[StoredPassage] = []
+        for rowid in wanted:
+            sp = stored.get(rowid)
+            if sp is None or any(_overlaps(sp, other) for other in kept):
+                continue
+            kept.append(sp)
+            j = position[rowid]
+            scores = Scores(float(pool.dense[j]), float(pool.lexical[j]), float(fused[j]))
+            highlight = mark_terms(sp.passage.clean, terms, index.analyzer)
+            hits.append(Hit(len(hits) + 1, sp.passage, scores, highlight))
+            if len(hits) == k:
+                break
+        return hits
+
+    # -- browsing
+    def passage(self, passage_id: str, context: int = 0) -> list[StoredPassage]:
+        """The passage and up to ``context`` neighbours on each side, in document order."""
+        if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+            raise BadInput("context must be a whole number >= 0")
+        context = min(context, 10)
+        store = self._index.store
+        sp = store.passage_by_id(passage_id)
+        if sp is None:
+            raise NotFound(f"no passage {passage_id!r} in this index")
+        p = sp.passage
+        return store.passages_of(p.source, p.paragraph - context, p.paragraph + context)
+
+    def documents(self) -> list[dict]:
+        return self._index.store.documents()
+
+    def document(self, source: str) -> tuple[dict, str, list[StoredPassage]]:
+        store = self._index.store
+        text = store.document_text(source)
+        if text is None:
+            raise NotFound(f"no document {source!r} in this index")
+        meta = next(d for d in store.documents() if d["source"] == source)
+        return meta, text, store.passages_of(source)
+
+
+def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:
+    """Duplicates to collapse: overlapping spans of one file, or one text inside the other
+    (articles often repeat a paragraph)."""
+    pa, pb = a.passage, b.passage
+    if pa.source == pb.source and pa.start < pb.end and pb.start < pa.end:
+        return True
+    short, long_ = sorted((pa.clean, pb.clean), key=len)
+    return len(short) >= 20 and short in long_
+
+
+def check_model(manifest: dict, embedder) -> None:
+    built = manifest["model"]
+    if embedder.fingerprint != built.get("fingerprint") or embedder.dim != built.get("dim"):
+        raise IndexMismatch(
+            f"the index was built with model {built['name']} (fingerprint {built.get('fingerprint')}), "
+            f"but {embedder.name} (fingerprint {embedder.fingerprint}) is loaded; "
+            f"re-index with `wenda index --rebuild{'' if embedder.name == built['name'] else ' --model ' + embedder.name}`")
+
+
+def load_embedder_for(manifest: dict, model: str | None, cache_dir: Path | None, threads: int | None):
+    """The model the index was built with; asking for another one is refused."""
+    from indexer.embed import DEFAULT_MODEL, Embedder
+
+    built = manifest["model"]["name"]
+    if model and _model_key(model, DEFAULT_MODEL) != _model_key(built, DEFAULT_MODEL):
+        raise IndexMismatch(f"the index was built with model {built}, not {model}; "
+                            f"re-index with `wenda index --rebuild --model {model}` or drop --model/WENDA_MODEL")
+    if cache_dir is None:
+        cache_dir = Path.home() / ".cache" / "wenda"
+    embedder = Embedder.load(built, cache_dir, threads=threads)
+    check_model(manifest, embedder)
+    return embedder
+
+
+def _model_key(name: str, default: str) -> str:
+    name = name.rstrip("/")
+    return default if name in (default, f"intfloat/{default}") else name
