@@ -266,9 +266,10 @@ class Builder:
         bar.close()
 
         bar = self.progress("tokenising", len(new_passages))
-        tokens = []
+        tokens, grams = [], []
         for p in new_passages:
             tokens.append(self.analyzer.tokens(p.clean))
+            grams.append(self.analyzer.grams(p.clean))
             bar.update(1)
         bar.close()
         self._step("tokenised")
@@ -282,7 +283,7 @@ class Builder:
                 copy_documents(conn, previous / STORE_FILE, unchanged)
             for doc in new_docs:
                 insert_document(conn, doc)
-            insert_passages(conn, new_passages, tokens)
+            insert_passages(conn, new_passages, tokens, grams)
             conn.commit()
             self._step("store written")
             finish_store(conn)

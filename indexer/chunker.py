@@ -24,7 +24,7 @@ from .records import Passage
 class ChunkSettings:
     """Passage sizes in characters of clean text. Defaults chosen by ``bench/chunking.py``."""
 
-    max_chars: int = 300
+    max_chars: int = 1000
     min_chars: int = 60
     heading_max_chars: int = 30
 
@@ -47,8 +47,10 @@ class _Para:
     clean: str
     clean_starts: list[int]     # where each segment begins in ``clean``
 
-    def add(self, start: int, end: int, text: str) -> None:
-        if self.clean and _ASCII_WORD.match(self.clean[-1]) and _ASCII_WORD.match(text[0]):
+    def add(self, start: int, end: int, text: str, new_line: bool = False) -> None:
+        if new_line and self.clean:
+            self.clean += "\n"
+        elif self.clean and _ASCII_WORD.match(self.clean[-1]) and _ASCII_WORD.match(text[0]):
             self.clean += " "       # wrapped English keeps its word gap
         self.clean_starts.append(len(self.clean))
         self.segments.append((start, end))
@@ -91,10 +93,12 @@ def _paragraphs(lines: list[Line]) -> list[_Para]:
     section: list[str] = []
     paras: list[_Para] = []
     current: _Para | None = None        # the paragraph whose last sentence is still open
+    heading: Line | None = None         # the heading right above the next paragraph
 
     for line in lines:
         kind = line.kind
         if kind in (Kind.TITLE, Kind.CAPTION, Kind.BYLINE):
+            heading = None              # don't stretch a passage over a caption to reach its heading
             continue                    # an open sentence may resume after a caption
         if kind is Kind.HEADING and current is not None and not is_strict_heading(line):
             kind = Kind.BODY            # a short punctuated line after an open sentence is its tail
@@ -103,12 +107,20 @@ def _paragraphs(lines: list[Line]) -> list[_Para]:
                 styles.append(line.style)
             level = styles.index(line.style)
             section = section[:level] + [line.heading]
-            current = None
+            current, heading = None, line
             continue
+        after_heading = False
         if current is None or kind is Kind.LABELLED:
             current = _Para(tuple(section), [], "", [])
             paras.append(current)
-        current.add(line.start, line.end, line.text)
+            if heading is not None:
+                # The heading opens the passage too: it is quotable ("1. 缺乏系统性顶层设计。")
+                # and its words are searchable where the body only implies them.
+                offset = heading.text.rfind(heading.heading)     # without markdown's "###"
+                current.add(heading.start + offset, heading.start + offset + len(heading.heading), heading.heading)
+                after_heading = True
+        heading = None
+        current.add(line.start, line.end, line.text, new_line=after_heading)
         if kind is Kind.LABELLED or ends_sentence(line.text):
             current = None
     return paras

@@ -11,7 +11,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -27,17 +27,14 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}  # other backends' copies, not what torch loads
 _fingerprints: dict[tuple[str, int, int], str] = {}
 
-Quantize = Literal["int8"] | None
-
 
 class Embedder:
     """A loaded embedding model; vectors are float32 and L2-normalised."""
 
-    def __init__(self, model: Any, name: str, fingerprint: str, quantize: Quantize) -> None:
-        self._model = model
+    def __init__(self, model: Any, name: str, fingerprint: str) -> None:
+        self._model = model  # a sentence_transformers.SentenceTransformer
         self.name = name
         self.fingerprint = fingerprint
-        self.quantize = quantize
         self.dim = int(model.get_embedding_dimension())
         self.max_seq_length = int(model.max_seq_length or 512)
         prompts = dict(model.prompts or {})
@@ -45,15 +42,13 @@ class Embedder:
         self._document_prompt = next((p for p in _DOCUMENT_PROMPT_NAMES if prompts.get(p)), None)
 
     @classmethod
-    def load(cls, model: str | None, cache_dir: Path, threads: int | None = None,
-             quantize: Quantize = None) -> "Embedder":
+    def load(cls, model: str | None, cache_dir: Path, threads: int | None = None) -> "Embedder":
         """Load ``model`` (None = the bundled default) without touching the network.
 
-        ``threads`` sets torch's (process-wide) intra-op thread count. ``quantize="int8"`` applies
-        torch dynamic int8 quantisation to the Linear layers (faster on CPU, near-identical vectors).
+        ``threads`` sets torch's (process-wide) intra-op thread count. There is deliberately no
+        int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32 here
+        (bench/embed_throughput.md), too far from the weights' own fidelity (0.9999).
         """
-        if quantize not in (None, "int8"):
-            raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
         if model in _BUNDLED_ALIASES:
             folder, name = ensure_bundled_model(Path(cache_dir)), DEFAULT_MODEL
             digest = _digest_of_listing(
@@ -62,29 +57,26 @@ class Embedder:
         else:
             folder, name = _resolve_offline(model), model
             digest = _weights_digest(folder)
-        if quantize:
-            digest = hashlib.sha256(f"{digest}|{quantize}".encode()).hexdigest()
 
         # Belt and braces: sentence-transformers and transformers must never reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
         if threads:
             torch.set_num_threads(threads)
+        # fp32 even for fp16 checkpoints (CPU); transformers < 4.56 calls the argument torch_dtype.
+        old = tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 56)
         try:
             st = SentenceTransformer(str(folder), device="cpu", local_files_only=True,
-                                     model_kwargs={"dtype": torch.float32})
+                                     model_kwargs={"torch_dtype" if old else "dtype": torch.float32})
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
             raise ModelError(f"cannot load model {name!r} from {folder}: "
                              f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
         st.eval()
-        if quantize == "int8":
-            # Dynamic quantisation: int8 weights, activations quantised per batch at run time.
-            torch.ao.quantization.quantize_dynamic(st[0].model, {torch.nn.Linear},
-                                                   dtype=torch.qint8, inplace=True)
-        return cls(st, name, digest[:16], quantize)
+        return cls(st, name, digest[:16])
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(n, dim) float32 vectors of search queries (with the model's query prompt, if any)."""
@@ -97,11 +89,11 @@ class Embedder:
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
                 progress: Callable[[int], None] | None) -> np.ndarray:
-        texts = list(texts)
+        texts, batch_size = list(texts), max(1, batch_size)
         out = np.empty((len(texts), self.dim), np.float32)
         # Longest first, in token counts: batches of similar length waste little on padding.
         order = np.argsort([-n for n in self._token_lengths(texts)], kind="stable")
-        for start in range(0, len(texts), max(1, batch_size)):
+        for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
             vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
                                       batch_size=len(idx), convert_to_numpy=True,
@@ -116,8 +108,8 @@ class Embedder:
         tokenizer = self._model.tokenizer
         if tokenizer is None or not texts:
             return [len(t) for t in texts]
-        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
-        return [min(len(x), self.max_seq_length) for x in ids]
+        ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
+        return [min(len(x), self.max_seq_length) for x in ids["input_ids"]]
 
 
 def _resolve_offline(model: str) -> Path:

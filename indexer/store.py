@@ -38,16 +38,22 @@ CREATE TABLE passages (
     text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
     clean      TEXT NOT NULL,             -- what was embedded and tokenised
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
-    tokens     TEXT NOT NULL              -- space-separated jieba tokens (folded)
+    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
+    grams      TEXT NOT NULL              -- space-separated character bigrams (folded)
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     tokens, content='passages', content_rowid='id',
     tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
 );
+CREATE VIRTUAL TABLE passages_grams USING fts5(
+    grams, content='passages', content_rowid='id',
+    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
+);
 """
 
-_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens"
+_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, grams"
+_LEXICAL_TABLES = {"words": "passages_fts", "grams": "passages_grams"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +77,13 @@ def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
                  (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text))
 
 
-def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]]) -> None:
+def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]],
+                    grams: Sequence[list[str]]) -> None:
     conn.executemany(
-        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(p.rowid, p.passage_id, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
-          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks))
-         for p, toks in zip(passages, tokens)])
+          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks), " ".join(gr))
+         for p, toks, gr in zip(passages, tokens, grams)])
 
 
 def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str]) -> None:
@@ -96,8 +103,9 @@ def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[
 
 def finish_store(conn: sqlite3.Connection) -> None:
     """Fill the FTS table, compact, and close: the file is complete and never written again."""
-    conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
-    conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+    for table in _LEXICAL_TABLES.values():
+        conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+        conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
     conn.commit()
     conn.execute("VACUUM")
     conn.close()
@@ -163,9 +171,12 @@ class StoreReader:
             "ORDER BY paragraph", (source, first, last if last is not None else 2**62)).fetchall()
         return [_row_to_passage(r, self.titles) for r in rows]
 
-    def lexical(self, match: str, limit: int, source_glob: str | None = None) -> list[tuple[int, float]]:
-        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression."""
-        sql = "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
+    def lexical(self, match: str, limit: int, source_glob: str | None = None,
+                view: str = "words") -> list[tuple[int, float]]:
+        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression over one lexical
+        view: "words" (jieba tokens) or "grams" (character bigrams)."""
+        table = _LEXICAL_TABLES[view]
+        sql = f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?"
         args: list = [match]
         if source_glob:
             sql += " AND rowid IN (SELECT id FROM passages WHERE source GLOB ?)"
@@ -174,14 +185,15 @@ class StoreReader:
         args.append(limit)
         return [(int(r), float(s)) for r, s in self._conn().execute(sql, args).fetchall()]
 
-    def lexical_among(self, match: str, rowids: Sequence[int]) -> dict[int, float]:
+    def lexical_among(self, match: str, rowids: Sequence[int], view: str = "words") -> dict[int, float]:
         """BM25 scores of the given passages (those the match finds at all)."""
+        table = _LEXICAL_TABLES[view]
         out: dict[int, float] = {}
         conn = self._conn()
         ids = [int(r) for r in rowids]
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            rows = conn.execute("SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ? "
+            rows = conn.execute(f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
                                 f"AND rowid IN ({','.join('?' * len(chunk))})", [match, *chunk]).fetchall()
             out.update((int(r), float(s)) for r, s in rows)
         return out

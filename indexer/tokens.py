@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_GRAM_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z0-9][a-z0-9.%]*")
 
 
 @lru_cache(maxsize=1)
@@ -57,6 +59,7 @@ class Analyzer:
 
         return {
             "segmenter": f"jieba {jieba.__version__} cut_for_search",
+            "grams": "character bigrams of Chinese runs, whole Latin/digit words",
             "folding": "NFKC, lowercase, OpenCC t2s",
             "stopwords_sha256": hashlib.sha256(_stopwords_text().encode()).hexdigest()[:16],
             "user_dict_sha256": self.user_dict_sha256,
@@ -75,6 +78,19 @@ class Analyzer:
         words = self._jieba.cut_for_search(folded)
         return [w for w in (w.strip() for w in words)
                 if w and w not in self.stopwords and _WORD.search(w)]
+
+    def grams(self, text: str) -> list[str]:
+        """Character bigrams of the folded Chinese runs, plus whole Latin/digit words.
+
+        A second lexical view that does not depend on jieba agreeing with itself: a question that
+        segments "水泡击破" differently from the passage still shares its bigrams."""
+        out: list[str] = []
+        for run in _GRAM_RUN.findall(self.fold(text)):
+            if _CJK.match(run):
+                out.extend(run[i:i + 2] for i in range(max(1, len(run) - 1)))
+            else:
+                out.append(run)
+        return out
 
     def fold_with_map(self, text: str) -> tuple[str, list[int]]:
         """Folded text plus, for each folded character, the index of the original character it

@@ -156,7 +156,19 @@ def _percentiles(values: list[float]) -> dict:
 
 
 def evaluate(searcher, questions: list[Question], k: int = 10, answers: bool = True) -> dict:
-    """Run every question through search (depth k) and ask; return metrics and failures."""
+    """Run every question through search (depth k) and ask; return metrics and failures.
+    Questions that are not valid queries (CMRC's trial split has two empty ones) are left out
+    of the figures and listed under ``skipped``."""
+    from .searcher import clean_query
+
+    skipped, valid = [], []
+    for q in questions:
+        try:
+            clean_query(q.question, searcher.max_query_chars)
+            valid.append(q)
+        except BadInput as exc:
+            skipped.append({"id": q.qid, "question": q.question, "reason": str(exc)})
+    questions = valid
     store = searcher.index.store
     ranked: list[list[tuple[str, str]]] = []
     relevant_counts: list[int] = []
@@ -169,6 +181,7 @@ def evaluate(searcher, questions: list[Question], k: int = 10, answers: bool = T
         relevant_counts.append(sum(_relevant(sp.passage.source, sp.passage.text, q)
                                    for sp in store.passages_of(q.doc)) if q.doc else 0)
     report = {"questions": len(questions), "answerable": sum(q.doc is not None for q in questions),
+              "skipped": skipped,
               "retrieval": score_retrieval(ranked, questions, k, relevant_counts),
               "search_ms": _percentiles(search_ms)}
     misses = [{"id": q.qid, "question": q.question, "expected": q.doc, "answer": q.answers[0],

@@ -10,6 +10,7 @@ from indexer.records import Passage
 class Scores:
     dense: float        # cosine similarity of query and passage embeddings
     lexical: float      # FTS5 BM25 over jieba tokens (0 when no term matches)
+    grams: float        # FTS5 BM25 over character bigrams
     fused: float        # the ranking score
 
 
@@ -44,7 +45,7 @@ class Hit:
         }
         if debug:
             out["scores"] = {"dense": round(self.scores.dense, 4), "lexical": round(self.scores.lexical, 4),
-                             "fused": round(self.scores.fused, 4)}
+                             "grams": round(self.scores.grams, 4), "fused": round(self.scores.fused, 4)}
         return out
 
 

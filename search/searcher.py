@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (FAISS) + lexical (FTS5 BM25 over jieba tokens), fused.
+"""Hybrid retrieval: dense (FAISS) + lexical (FTS5 BM25 over jieba tokens and over character
+bigrams), fused into one ranking (search/fusion.py).
 
     from search import Searcher
     searcher = Searcher.open("index")
@@ -69,11 +70,10 @@ def check_k(k: object, max_k: int = DEFAULT_MAX_K) -> int:
 
 @dataclass
 class _Pool:
-    """One query's candidates with both scores."""
+    """One query's candidates with every retriever's score."""
 
     rowids: np.ndarray
-    dense: np.ndarray
-    lexical: np.ndarray
+    signals: dict[str, np.ndarray]      # "dense", "words", "grams" -> one score per candidate
 
 
 class Searcher:
@@ -143,7 +143,7 @@ class Searcher:
         results = []
         for i, query in enumerate(cleaned):
             terms = index.analyzer.tokens(query)
-            pool = self._pool(index, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc)
+            pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc)
             hits = self._rank(index, pool, terms, k)
             results.append(SearchResult(query, hits, 0.0, tuple(terms)))
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
@@ -182,29 +182,32 @@ class Searcher:
                 raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
         return np.array(ids, dtype=np.int64)
 
-    def _pool(self, index: LoadedIndex, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
+    def _pool(self, index: LoadedIndex, query: str, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
               dense_ids: np.ndarray, depth: int, doc: str | None) -> _Pool:
+        """Union of the top ``depth`` of each retriever, every candidate scored by all of them."""
         dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores) if i >= 0}
-        match = fts_match_expression(terms)
-        lexical: dict[int, float] = {}
-        if match:
-            lexical = dict(index.store.lexical(match, depth, doc))
-            only_dense = [r for r in dense if r not in lexical]
-            if only_dense:
-                lexical.update(index.store.lexical_among(match, only_dense))
-        only_lexical = [r for r in lexical if r not in dense]
+        matches = {"words": fts_match_expression(terms), "grams": fts_match_expression(index.analyzer.grams(query))}
+        lexical = {view: dict(index.store.lexical(match, depth, doc, view=view)) if match else {}
+                   for view, match in matches.items()}
+        candidates = set(dense).union(*lexical.values())
+        for view, match in matches.items():
+            missing = [r for r in candidates if r not in lexical[view]]
+            if match and missing:
+                lexical[view].update(index.store.lexical_among(match, missing, view=view))
+        only_lexical = [r for r in candidates if r not in dense]
         if only_lexical:
             vecs = vectors.reconstruct(index.vectors, only_lexical)
             dense.update(zip(only_lexical, (vecs @ qvec).tolist()))
-        rowids = np.array(sorted(dense), dtype=np.int64)
-        return _Pool(rowids,
-                     np.array([dense[r] for r in rowids], dtype=np.float64),
-                     np.array([lexical.get(int(r), 0.0) for r in rowids], dtype=np.float64))
+        rowids = np.array(sorted(candidates), dtype=np.int64)
+        signals = {"dense": np.array([dense[r] for r in rowids], dtype=np.float64)}
+        for view, scores in lexical.items():
+            signals[view] = np.array([scores.get(int(r), 0.0) for r in rowids], dtype=np.float64)
+        return _Pool(rowids, signals)
 
     def _rank(self, index: LoadedIndex, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
         if len(pool.rowids) == 0:
             return []
-        fused = fuse(pool.dense, pool.lexical, self.fusion)
+        fused = fuse(pool.signals, self.fusion)
         order = np.lexsort((pool.rowids, -fused))        # ties broken by id: stable results
         # Fetch a few more than k: near-duplicates are dropped below.
         wanted = [int(pool.rowids[j]) for j in order[: k * 3]]
@@ -218,7 +221,7 @@ class Searcher:
                 continue
             kept.append(sp)
             j = position[rowid]
-            scores = Scores(float(pool.dense[j]), float(pool.lexical[j]), float(fused[j]))
+            scores = Scores(*(float(pool.signals[name][j]) for name in ("dense", "words", "grams")), float(fused[j]))
             highlight = mark_terms(sp.passage.clean, terms, index.analyzer)
             hits.append(Hit(len(hits) + 1, sp.passage, scores, highlight))
             if len(hits) == k:
