@@ -137,8 +137,12 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from search.evaluate import evaluate_file, format_report
 
+    from indexer.progress import NO_PROGRESS, terminal_progress
+
     report = evaluate_file(Path(args.file), settings.cache_dir, k=args.k, model=settings.model,
-                           threads=settings.threads, work_dir=Path(args.work_dir) if args.work_dir else None)
+                           threads=settings.threads, work_dir=Path(args.work_dir) if args.work_dir else None,
+                           index_dir=settings.index_dir, corpus_paths=list(settings.corpus_paths),
+                           progress=terminal_progress(sys.stderr) if sys.stderr.isatty() else NO_PROGRESS)
     if args.json:
         _print_json(report)
     else:

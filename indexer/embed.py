@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.bundled_model import ensure_bundled_model, read_checksums
+from indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
 from indexer.errors import ModelError
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -29,7 +29,14 @@ _fingerprints: dict[tuple[str, int, int], str] = {}
 
 
 class Embedder:
-    """A loaded embedding model; vectors are float32 and L2-normalised."""
+    """A loaded embedding model; vectors are float32 and L2-normalised.
+
+    ``name`` is the model as the user gave it (``DEFAULT_MODEL`` for the bundled one), ``dim`` the
+    vector size, ``max_seq_length`` the token limit beyond which texts are truncated, and
+    ``fingerprint`` 16 hex digits of a sha256 that is the same on every machine for the same
+    model: over the weight files' paths and contents, or for the bundled model over its tensors,
+    vocabulary and normaliser (see ``bundled_model.bundled_fingerprint``).
+    """
 
     def __init__(self, model: Any, name: str, fingerprint: str) -> None:
         self._model = model  # a sentence_transformers.SentenceTransformer
@@ -51,9 +58,7 @@ class Embedder:
         """
         if model in _BUNDLED_ALIASES:
             folder, name = ensure_bundled_model(Path(cache_dir)), DEFAULT_MODEL
-            digest = _digest_of_listing(
-                (rel, entry["sha256"]) for rel, entry in read_checksums(folder).items()
-                if rel.endswith(_WEIGHT_SUFFIXES))
+            digest = bundled_fingerprint(folder)
         else:
             folder, name = _resolve_offline(model), model
             digest = _weights_digest(folder)

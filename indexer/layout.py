@@ -146,8 +146,9 @@ def classify(lines: list[Line], heading_max: int = 30) -> str | None:
     title = _mark_title_block(lines)
     for line in lines:
         # A short unpunctuated line set apart by extra blank lines is a picture caption.
-        if line.kind is Kind.HEADING and line.style == "plain" and line.blank_before >= 2 \
-                and not _CLAUSE_PUNCT.search(line.text.rstrip("”")):
+        if ((line.kind is Kind.HEADING and line.style == "plain") or line.kind is Kind.BODY) \
+                and line.blank_before >= 2 and len(line.text) <= heading_max \
+                and not re.search(r"[，,、；;：:。！？!?]", line.text):
             line.kind = Kind.CAPTION
     _mark_picture_text(lines)
     return title

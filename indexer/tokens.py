@@ -44,6 +44,7 @@ class Analyzer:
             self._jieba.load_userdict(str(user_dict))
         self._t2s = opencc.OpenCC("t2s")
         self._cc_lock = threading.Lock()    # the converter is a C++ object; keep calls serial
+        self._char_fold: dict[str, str] = {}  # per-character folding, for highlighting
         self.stopwords = default_stopwords()
         self.user_dict_sha256 = (hashlib.sha256(user_dict.read_bytes()).hexdigest()
                                  if user_dict is not None else None)
@@ -97,13 +98,17 @@ class Analyzer:
         came from; lets matches found in folded text be marked in the original."""
         out: list[str] = []
         origin: list[int] = []
-        with self._cc_lock:
-            for i, ch in enumerate(text):
+        for i, ch in enumerate(text):
+            folded = self._char_fold.get(ch)
+            if folded is None:
                 folded = unicodedata.normalize("NFKC", ch).lower()
                 if folded and not folded.isascii():
-                    folded = self._t2s.convert(folded)
-                out.append(folded)
-                origin.extend([i] * len(folded))
+                    with self._cc_lock:
+                        folded = self._t2s.convert(folded)
+                if len(self._char_fold) < 100_000:
+                    self._char_fold[ch] = folded
+            out.append(folded)
+            origin.extend([i] * len(folded))
         return "".join(out), origin
 
 
@@ -124,7 +129,10 @@ def mark_terms(text: str, terms: list[str], analyzer: Analyzer, open_tag: str = 
 
     folded, origin = analyzer.fold_with_map(text)
     marked = [False] * len(text)
-    for term in sorted(set(terms), key=len, reverse=True):
+    # Single Chinese characters ("区", "家") would light up half the passage: mark them only
+    # when the query has nothing longer.
+    longer = [t for t in terms if len(t) > 1 or t.isascii()]
+    for term in sorted(set(longer or terms), key=len, reverse=True):
         if not term:
             continue
         for m in re.finditer(re.escape(term), folded):

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +29,11 @@ from indexer.manifest import current_generation
 from indexer.store import StoredPassage
 from indexer.tokens import fts_match_expression, mark_terms
 
+from .asking import Answerer
 from .fusion import FusionParams, fuse
+from .llm import LLMConfig
 from .loaded import LoadedIndex
-from .records import Hit, Scores, SearchResult
+from .records import Answer, Hit, Scores, SearchResult
 
 log = logging.getLogger("wenda.search")
 
@@ -89,6 +91,7 @@ class Searcher:
         self._reload_lock = threading.Lock()
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._answerer_cache: Answerer | None = None
 
     # -- opening
     @classmethod
@@ -227,6 +230,29 @@ class Searcher:
             if len(hits) == k:
                 break
         return hits
+
+    # -- answering
+    def ask(self, question: str, k: int = 5, doc: str | None = None, llm: LLMConfig | None = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        return self.ask_batch([question], k=k, doc=doc, llm=llm, on_text=on_text)[0]
+
+    def ask_batch(self, questions: Sequence[str], k: int = 5, doc: str | None = None,
+                  llm: LLMConfig | None = None, on_text: Callable[[str], None] | None = None) -> list[Answer]:
+        """Answers with citations; ``found`` is False (and the answer says so) when the corpus
+        does not hold one. With ``llm``, the answer is written by that endpoint and checked,
+        falling back to the extractive answer when it fails."""
+        started = time.perf_counter()
+        index = self._index
+        answerer = self._answerer(index)
+        k = check_k(k, self.max_k)
+        results = self.search_batch(questions, k=max(k, answerer.weights.passages), doc=doc)
+        qvecs = self.embed_queries([r.query for r in results])
+        return [answerer.answer(r, qvecs[i], started, k, llm, on_text) for i, r in enumerate(results)]
+
+    def _answerer(self, index: LoadedIndex) -> Answerer:
+        if self._answerer_cache is None or self._answerer_cache.index is not index:
+            self._answerer_cache = Answerer(index, self.embedder)
+        return self._answerer_cache
 
     # -- browsing
     def passage(self, passage_id: str, context: int = 0) -> list[StoredPassage]:

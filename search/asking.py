@@ -1,0 +1,91 @@
+"""Turning retrieved passages into an Answer: extractive by default, optionally written by an
+LLM and checked, always with citations that quote the source exactly."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from indexer.errors import LLMError
+
+from . import answer as extract
+from .llm import LLMConfig, generate
+from .records import Answer, Hit, SearchResult
+from .sentences import Sentence
+
+log = logging.getLogger("wenda.ask")
+
+
+class Answerer:
+    """Bound to one loaded index (its store gives the IDF statistics) and the embedder."""
+
+    def __init__(self, index, embedder, weights: extract.AnswerWeights = extract.AnswerWeights()) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.weights = weights
+        self.n_passages = max(1, index.manifest["counts"]["passages"])
+        self._idf = extract.gram_idf(lambda grams: index.store.doc_freqs(grams, view="grams"), self.n_passages)
+
+    def sentence_vectors(self, sentences: list[Sentence]) -> np.ndarray:
+        if not sentences:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return self.embedder.encode_documents([s.clean for s in sentences])
+
+    def answer(self, result: SearchResult, qvec: np.ndarray, started: float, k: int,
+               llm: LLMConfig | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
+        question, hits = result.query, result.hits
+        analyzer = self.index.analyzer
+        passages = [h.passage for h in hits[: self.weights.passages]]
+        candidates = extract.score_sentences(question, qvec, passages, self.sentence_vectors, analyzer,
+                                             self.weights, self._idf)
+        if not candidates:
+            return self._not_found(question, hits[:k], started, 0.0)
+        best = max(candidates, key=lambda c: c.score)
+        rare = extract.rare_question_terms(question, analyzer, lambda t: self.index.store.doc_freqs([t])[0],
+                                           self.n_passages)
+        features = extract.evidence_features(question, best, hits, analyzer, self._idf, rare)
+        conf = extract.confidence(features)
+        threshold = extract.confidence_model()["threshold"]
+        if conf < threshold:
+            return self._not_found(question, hits[:k], started, conf, features)
+        pieces = extract.compose(best, candidates, question)
+        citations = [self._citation(i, piece, hits, result.terms) for i, piece in enumerate(pieces, 1)]
+        extractive = Answer(question, True, extract.answer_text(pieces), citations, hits[:k],
+                            (time.perf_counter() - started) * 1000, conf, extra={"features": features})
+        if llm is None:
+            return extractive
+        return self._with_llm(llm, extractive, hits[:k], on_text, started)
+
+    def _citation(self, rank: int, piece: Sentence, hits: list[Hit], terms) -> Hit:
+        from indexer.tokens import mark_terms
+
+        p = piece.passage
+        source_hit = next(h for h in hits if h.passage.passage_id == p.passage_id)
+        text = p.text[piece.start - p.start: piece.end - p.start]
+        highlight = mark_terms(piece.clean.replace("\n", ""), list(terms), self.index.analyzer)
+        return Hit(rank, p, source_hit.scores, highlight, piece.start, piece.end, text)
+
+    def _not_found(self, question: str, hits: list[Hit], started: float, conf: float,
+                   features: dict | None = None) -> Answer:
+        return Answer(question, False, extract.not_found_text(question), [], hits,
+                      (time.perf_counter() - started) * 1000, conf, extra={"features": features or {}})
+
+    def _with_llm(self, llm: LLMConfig, extractive: Answer, hits: list[Hit],
+                  on_text: Callable[[str], None] | None, started: float) -> Answer:
+        try:
+            reply = generate(llm, extractive.question, hits, on_text)
+        except LLMError as exc:
+            log.warning("LLM answer not used: %s", exc)
+            return replace(extractive, note=f"LLM 回答未采用（{exc}），以下为原文摘录答案。",
+                           took_ms=(time.perf_counter() - started) * 1000)
+        if reply.not_found:
+            return Answer(extractive.question, False, reply.text, [], hits,
+                          (time.perf_counter() - started) * 1000, extractive.confidence, mode="llm")
+        citations = [Hit(i, hits[n - 1].passage, hits[n - 1].scores, hits[n - 1].highlight)
+                     for i, n in enumerate(reply.cited, 1)]
+        return Answer(extractive.question, True, reply.text, citations, hits,
+                      (time.perf_counter() - started) * 1000, extractive.confidence, mode="llm",
+                      extra={"extractive": extractive.answer})
