@@ -216,9 +216,10 @@ class Builder:
         os.rename(building, final)
         fsync_dir(self.index_dir)
         self._step("renamed")
-        write_atomic(self.index_dir / CURRENT_FILE, f"{gen_name}\n".encode())
+        write_atomic(self.index_dir / CURRENT_FILE, f"{gen_name}\n".encode(), self._step)
         self._step("switched")
         self._remove_old_generations(keep={gen_name, previous.name if previous else ""})
+        self._step("old builds removed")
         report.generation = gen_name
         report.documents = manifest["counts"]["documents"]
         report.passages = manifest["counts"]["passages"]
@@ -281,12 +282,14 @@ class Builder:
         try:
             if unchanged and previous is not None:
                 copy_documents(conn, previous / STORE_FILE, unchanged)
+                self._step("unchanged documents copied")
             for doc in new_docs:
                 insert_document(conn, doc)
+                self._step(f"stored {doc.source}")
             insert_passages(conn, new_passages, tokens, grams)
             conn.commit()
-            self._step("store written")
-            finish_store(conn)
+            self._step("passages stored")
+            finish_store(conn, self._step)
         except sqlite3.Error as exc:
             conn.close()
             raise WendaError(f"writing {out / STORE_FILE} failed: {exc}") from exc
@@ -323,7 +326,7 @@ class Builder:
                        "embedded_this_build": len(new_passages)},
             "files": {name: file_digest(out / name) for name in file_names},
         }
-        write_atomic(out / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+        write_atomic(out / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), self._step)
         self._step("manifest written")
         return manifest
 

@@ -36,7 +36,7 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, checkpoint=lambda name: None) -> None:
     """Write via a temporary file in the same folder, fsync, then rename over ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -44,6 +44,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        checkpoint(f"{path.name} written aside")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

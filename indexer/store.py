@@ -101,13 +101,16 @@ def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[
         conn.execute("DETACH DATABASE old")
 
 
-def finish_store(conn: sqlite3.Connection) -> None:
-    """Fill the FTS table, compact, and close: the file is complete and never written again."""
+def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
+    """Fill the FTS tables, compact, and close: the file is complete and never written again.
+    ``checkpoint(name)`` is called between steps (the builder's crash-injection points)."""
     for table in _LEXICAL_TABLES.values():
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
-    conn.commit()
+        conn.commit()
+        checkpoint(f"{table} built")
     conn.execute("VACUUM")
+    checkpoint("store compacted")
     conn.close()
 
 

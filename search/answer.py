@@ -2,12 +2,13 @@
 question, each cited with exact offsets, and a calibrated decision between answering and saying
 语料中没有找到答案.
 
-Sentence score = weighted sum of
-- evidence: how much of the question's (IDF-weighted) character bigrams the sentence holds;
-- meaning: cosine of the question and the sentence embeddings;
+Candidates are single sentences and pairs of adjacent sentences (within the length limit) of
+the top passages. Score = weighted sum of
+- evidence: how much of the question's IDF-weighted character bigrams and jieba words it holds,
+  and the longest run of question characters it repeats;
 - answer type: the question asks 多少/几 (a number), 什么时候 (a date), 谁 (a person),
-  哪里 (a place) and the sentence holds one;
-- retrieval: the rank of the sentence's passage.
+  哪里 (a place) and the candidate holds one;
+- retrieval: the rank of the candidate's passage.
 The weights are measured (bench/answers.md); the confidence model is a logistic regression over
 question-level evidence (search/data/confidence.json, fitted by bench/calibrate.py).
 """
@@ -20,8 +21,6 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-
-import numpy as np
 
 from indexer.tokens import Analyzer
 
@@ -53,10 +52,15 @@ _HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @dataclass(frozen=True)
 class AnswerWeights:
-    evidence: float = 1.0
-    meaning: float = 1.0
-    answer_type: float = 0.2
-    passage_rank: float = 0.05       # subtracted per rank below the first passage
+    """Measured on the public sets (bench/answers.md); sentence embeddings added nothing there,
+    so the answer step costs no model call."""
+
+    bigrams: float = 1.0             # IDF-weighted share of the question's character bigrams
+    words: float = 0.5               # IDF-weighted share of the question's jieba words
+    common_run: float = 0.5          # longest run of question characters, over question length
+    answer_type: float = 0.5         # holds the kind of thing asked for
+    passage_rank: float = 0.5        # subtracted per rank below the first passage
+    two_sentences: float = -0.05     # a slight preference for one sentence when it suffices
     passages: int = 3                # how many top passages supply candidate sentences
 
 
@@ -106,57 +110,105 @@ def content_grams(analyzer: Analyzer, text: str) -> list[str]:
 
 @dataclass
 class Candidate:
-    sentence: Sentence
+    """One sentence, or two adjacent sentences of one passage, as a possible answer."""
+
+    pieces: list[Sentence]
     rank: int                # of its passage among the hits, 0 = first
-    evidence: float          # weighted share of the question's bigrams present
-    meaning: float           # cosine(question, sentence)
-    typed: bool              # holds the kind of thing asked for
+    bigrams: float
+    words: float
+    common_run: float
+    typed: bool
     score: float = 0.0
 
+    @property
+    def passage(self):
+        return self.pieces[0].passage
 
-def score_sentences(question: str, qvec: np.ndarray, passages: list, sentence_vectors, analyzer: Analyzer,
-                    weights: AnswerWeights, idf) -> list[Candidate]:
-    """Every sentence of the given passages, scored. ``sentence_vectors(sentences)`` returns
-    their embeddings; ``idf(grams)`` the inverse document frequency of each bigram."""
+
+def longest_common_run(a: str, b: str) -> int:
+    """Length of the longest substring shared by a and b (the question is short: O(len a * len b))."""
+    best, previous = 0, [0] * (len(b) + 1)
+    for ch in a:
+        current = [0] * (len(b) + 1)
+        for j, other in enumerate(b, 1):
+            if ch == other:
+                current[j] = previous[j - 1] + 1
+                if current[j] > best:
+                    best = current[j]
+        previous = current
+    return best
+
+
+def _core(analyzer: Analyzer, text: str) -> str:
+    return re.sub(r"[\s？?。，,！!、：:；;“”\"]", "", analyzer.fold(_QUESTION_WORDS.sub("", text)))
+
+
+def score_candidates(question: str, passages: list, analyzer: Analyzer,
+                     weights: AnswerWeights = AnswerWeights()) -> list[Candidate]:
+    """Every sentence, and every pair of adjacent sentences that fits the length limit, of the
+    given passages, scored. Term weights are IDF over these sentences: a word in every sentence
+    (the article's subject) tells less about where the answer is than one in a single sentence."""
     sentences = [(rank, s) for rank, p in enumerate(passages) for s in split_sentences(p)]
     if not sentences:
         return []
     q_grams = set(content_grams(analyzer, question))
-    gram_weight = dict(zip(q_grams, idf(list(q_grams)))) if q_grams else {}
-    total = sum(gram_weight.values()) or 1.0
+    q_words = set(analyzer.tokens(_QUESTION_WORDS.sub(" ", question)))
+    q_core = _core(analyzer, question)
+    s_grams = [set(content_grams(analyzer, s.clean)) for _, s in sentences]
+    s_words = [set(analyzer.tokens(s.clean)) for _, s in sentences]
+    n = len(sentences)
+    gram_df, word_df = Counter(), Counter()
+    for g, w in zip(s_grams, s_words):
+        gram_df.update(g & q_grams)
+        word_df.update(w & q_words)
+    gram_w = {g: math.log((n + 1) / (gram_df[g] + 0.5)) for g in q_grams}
+    word_w = {w: math.log((n + 1) / (word_df[w] + 0.5)) for w in q_words}
+    gram_total, word_total = sum(gram_w.values()) or 1.0, sum(word_w.values()) or 1.0
     kind = question_kind(question)
-    vecs = sentence_vectors([s for _, s in sentences])
-    meaning = vecs @ qvec if len(vecs) else np.zeros(len(sentences))
+    typed = [has_kind(s.clean, kind) for _, s in sentences]
     out = []
-    for (rank, s), cos in zip(sentences, meaning):
-        grams = set(content_grams(analyzer, s.clean))
-        evidence = sum(gram_weight[g] for g in q_grams & grams) / total
-        c = Candidate(s, rank, evidence, float(cos), has_kind(s.clean, kind))
-        c.score = (weights.evidence * c.evidence + weights.meaning * c.meaning
-                   + weights.answer_type * c.typed - weights.passage_rank * rank)
-        out.append(c)
+    for i, (rank, s) in enumerate(sentences):
+        spans = [(i,)]
+        if i + 1 < n and sentences[i + 1][1].passage is s.passage \
+                and len(s.clean) + len(sentences[i + 1][1].clean) <= MAX_ANSWER_CHARS:
+            spans.append((i, i + 1))
+        for span in spans:
+            grams = set().union(*(s_grams[j] for j in span))
+            words = set().union(*(s_words[j] for j in span))
+            text = analyzer.fold("".join(sentences[j][1].clean for j in span))
+            c = Candidate([sentences[j][1] for j in span], rank,
+                          sum(gram_w[g] for g in q_grams & grams) / gram_total,
+                          sum(word_w[w] for w in q_words & words) / word_total,
+                          longest_common_run(q_core, text) / max(1, len(q_core)),
+                          any(typed[j] for j in span))
+            c.score = (weights.bigrams * c.bigrams + weights.words * c.words + weights.common_run * c.common_run
+                       + weights.answer_type * c.typed - weights.passage_rank * rank
+                       + weights.two_sentences * (len(span) - 1))
+            out.append(c)
     return out
 
 
 def compose(best: Candidate, candidates: list[Candidate], question: str) -> list[Sentence]:
-    """The answer's pieces: the best sentence, cut to the clauses around its evidence when it is
-    longer than the limit; then a neighbouring sentence of the same passage while both fit
-    (the answer often sits just after the sentence that repeats the question)."""
-    s = best.sentence
+    """The answer's pieces. A single sentence longer than the limit is cut to the clauses around
+    its evidence; a short one is joined by its neighbour when the neighbour holds the kind of
+    thing asked for, or else by the following sentence, while both fit."""
+    if len(best.pieces) == 2:
+        return best.pieces
+    s = best.pieces[0]
     if len(s.clean) > MAX_ANSWER_CHARS:
         return [_cut_to_evidence(s, question)]
-    siblings = {c.sentence.index: c for c in candidates if c.sentence.passage.passage_id == s.passage.passage_id}
+    siblings = {c.pieces[0].index: c.pieces[0] for c in candidates
+                if len(c.pieces) == 1 and c.passage is s.passage}
     following, preceding = siblings.get(s.index + 1), siblings.get(s.index - 1)
     kind = question_kind(question)
     options = []
     for other, after in ((following, True), (preceding, False)):
-        if other and len(s.clean) + len(other.sentence.clean) <= MAX_ANSWER_CHARS:
-            # Prefer the neighbour holding the kind of thing asked for; else the following one.
-            options.append((has_kind(other.sentence.clean, kind) and not best.typed, after, other))
+        if other and len(s.clean) + len(other.clean) <= MAX_ANSWER_CHARS:
+            options.append((has_kind(other.clean, kind) and not best.typed, after, other))
     if not options:
         return [s]
     _, after, other = max(options, key=lambda o: (o[0], o[1]))
-    return [s, other.sentence] if after else [other.sentence, s]
+    return [s, other] if after else [other, s]
 
 
 def _cut_to_evidence(s: Sentence, question: str) -> Sentence:
@@ -191,19 +243,17 @@ def answer_text(pieces: list[Sentence]) -> str:
     return "".join(p.clean.replace("\n", "") for p in pieces)
 
 
-def evidence_features(question: str, best: Candidate, hits: list, analyzer: Analyzer, idf,
-                      rare_terms: list[str]) -> dict[str, float]:
+def evidence_features(question: str, best: Candidate, hits: list, analyzer: Analyzer,
+                      unknown_terms: list[str], missing_terms: list[str]) -> dict[str, float]:
     """Question-level evidence for the confidence model."""
-    context = "".join([best.sentence.passage.title, *best.sentence.passage.section, best.sentence.passage.clean])
-    folded = analyzer.fold(context)
-    missing_rare = sum(1 for t in rare_terms if t not in folded)
     return {
-        "evidence": best.evidence,
-        "meaning": best.meaning,
+        "bigrams": best.bigrams,
+        "words": best.words,
+        "common_run": best.common_run,
         "typed": float(best.typed),
         "asks_kind": float(question_kind(question) is not None),
-        "missing_rare": float(missing_rare),
-        "any_missing_rare": float(missing_rare > 0),
+        "unknown_terms": float(min(len(unknown_terms), 2)),
+        "missing_terms": float(min(len(missing_terms), 2)),
         "passage_dense": float(hits[0].scores.dense) if hits else 0.0,
     }
 
@@ -214,37 +264,25 @@ def confidence(features: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def rare_question_terms(question: str, analyzer: Analyzer, doc_freq, n_passages: int) -> list[str]:
-    """Question terms that name specific things: numbers, Latin words, and words found in few
-    passages. An answer passage that lacks one of them is about something else."""
+_VAGUE = re.compile(r"^(大约|大概|约|左右|现在|目前|主要|第一个|哪个|一个|多少|这个|那个|什么)$")
+
+
+def specific_terms(question: str, analyzer: Analyzer) -> list[str]:
+    """Question terms that name one particular thing: numbers (years, amounts), Latin words and
+    proper names (jieba's place/person/organisation tags). An answer passage that lacks one of
+    them is about something else: 海淀区 is not 徐汇区, 2030年 is not 2025年."""
+    import jieba.posseg
+
     terms = []
-    for t in dict.fromkeys(analyzer.tokens(question)):
-        if _QUESTION_WORDS.fullmatch(t):
+    for token in jieba.posseg.cut(analyzer.fold(question)):
+        word, flag = token.word.strip(), token.flag
+        if not word or _VAGUE.match(word) or _QUESTION_WORDS.fullmatch(word):
             continue
-        df = doc_freq(t)
-        specific = bool(re.search(r"\d", t)) or (t.isascii() and len(t) > 1)
-        rare = len(t) >= 2 and df <= max(2, 0.02 * n_passages)
-        if specific or rare:
-            terms.append(t)
-    # keep only the longest of nested terms (上海市 covers 上海)
-    return [t for t in terms if not any(t != u and t in u for u in terms)]
+        if re.search(r"\d", word) or (word.isascii() and len(word) > 1 and word.isalnum()) \
+                or (flag in ("ns", "nr", "nt", "nz", "nrt", "nrfg") and len(word) >= 2):
+            terms.append(word)
+    return list(dict.fromkeys(terms))
 
 
 def not_found_text(question: str) -> str:
     return NOT_FOUND_EN if is_english(question) else NOT_FOUND_ZH
-
-
-def gram_idf(doc_freq_many, n_passages: int):
-    """An idf(grams) function over the index's bigram document frequencies."""
-    def idf(grams: list[str]) -> list[float]:
-        freqs = doc_freq_many(grams)
-        return [math.log(1 + (n_passages - f + 0.5) / (f + 0.5)) for f in freqs]
-
-    return idf
-
-
-def local_counts(texts: list[str]) -> Counter:
-    counts: Counter = Counter()
-    for t in texts:
-        counts.update(set(t))
-    return counts

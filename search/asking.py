@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-import numpy as np
-
 from indexer.errors import LLMError
 
 from . import answer as extract
@@ -20,36 +18,31 @@ log = logging.getLogger("wenda.ask")
 
 
 class Answerer:
-    """Bound to one loaded index (its store gives the IDF statistics) and the embedder."""
+    """Bound to one loaded index (its store tells which question terms the corpus knows)."""
 
     def __init__(self, index, embedder, weights: extract.AnswerWeights = extract.AnswerWeights()) -> None:
         self.index = index
         self.embedder = embedder
         self.weights = weights
-        self.n_passages = max(1, index.manifest["counts"]["passages"])
-        self._idf = extract.gram_idf(lambda grams: index.store.doc_freqs(grams, view="grams"), self.n_passages)
 
-    def sentence_vectors(self, sentences: list[Sentence]) -> np.ndarray:
-        if not sentences:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return self.embedder.encode_documents([s.clean for s in sentences])
-
-    def answer(self, result: SearchResult, qvec: np.ndarray, started: float, k: int,
-               llm: LLMConfig | None = None, on_text: Callable[[str], None] | None = None) -> Answer:
+    def answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None = None,
+               on_text: Callable[[str], None] | None = None) -> Answer:
         question, hits = result.query, result.hits
         analyzer = self.index.analyzer
         passages = [h.passage for h in hits[: self.weights.passages]]
-        candidates = extract.score_sentences(question, qvec, passages, self.sentence_vectors, analyzer,
-                                             self.weights, self._idf)
+        candidates = extract.score_candidates(question, passages, analyzer, self.weights)
         if not candidates:
             return self._not_found(question, hits[:k], started, 0.0)
         best = max(candidates, key=lambda c: c.score)
-        rare = extract.rare_question_terms(question, analyzer, lambda t: self.index.store.doc_freqs([t])[0],
-                                           self.n_passages)
-        features = extract.evidence_features(question, best, hits, analyzer, self._idf, rare)
+        specific = extract.specific_terms(question, analyzer)
+        known = self.index.store.doc_freqs(specific, view="words") if specific else []
+        unknown = [t for t, df in zip(specific, known) if df == 0]
+        p = best.passage
+        context = analyzer.fold("".join([p.title, *p.section, p.clean]))
+        missing = [t for t, df in zip(specific, known) if df > 0 and t not in context]
+        features = extract.evidence_features(question, best, hits, analyzer, unknown, missing)
         conf = extract.confidence(features)
-        threshold = extract.confidence_model()["threshold"]
-        if conf < threshold:
+        if conf < extract.confidence_model()["threshold"]:
             return self._not_found(question, hits[:k], started, conf, features)
         pieces = extract.compose(best, candidates, question)
         citations = [self._citation(i, piece, hits, result.terms) for i, piece in enumerate(pieces, 1)]

@@ -246,8 +246,7 @@ class Searcher:
         answerer = self._answerer(index)
         k = check_k(k, self.max_k)
         results = self.search_batch(questions, k=max(k, answerer.weights.passages), doc=doc)
-        qvecs = self.embed_queries([r.query for r in results])
-        return [answerer.answer(r, qvecs[i], started, k, llm, on_text) for i, r in enumerate(results)]
+        return [answerer.answer(r, started, k, llm, on_text) for r in results]
 
     def _answerer(self, index: LoadedIndex) -> Answerer:
         if self._answerer_cache is None or self._answerer_cache.index is not index:

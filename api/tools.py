@@ -1,0 +1,349 @@
+"""wenda's four assistant tools, in one place: names, descriptions, parameters, result shapes.
+
+The MCP server (api/mcp_server.py) and the OpenAI function-calling schemas (``GET /api/tools``)
+are both built from ``TOOLS`` below, so a tool is named and described once.
+
+    from search import Searcher
+    from api.tools import call_tool, openai_tool_schemas, render_result
+
+    searcher = Searcher.open("index")
+    tools = openai_tool_schemas(searcher)            # pass as `tools=` to any OpenAI-compatible endpoint
+    result = call_tool(searcher, "ask_corpus", {"question": "静安区大约有多少家数据智能相关企业？"})
+    print(render_result("ask_corpus", result))       # compact, numbered, citable text for the model
+
+Results are the contract's JSON shapes (docs/assistants.md); a bad argument gives
+``{"error": {"code": "bad_input", "message": "..."}}`` from ``call_tool`` (``run_tool`` raises the
+``WendaError`` instead).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from indexer.errors import BadInput, NotFound, WendaError
+
+ASK_K = 5               # supporting passages an ask_corpus answer comes with
+MAX_CONTEXT = 10        # get_passage: neighbours on each side, at most (the searcher clamps to this too)
+_TITLES_LISTED = 8      # corpus summary: titles named before "等"
+_TITLE_CHARS = 28
+
+
+# -- the table: one row per tool -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str                       # JSON Schema type: "string" or "integer"
+    description: str
+    required: bool = False
+    default: Any = None
+    minimum: int | None = None
+    maximum: int | str | None = None    # "max_k": the searcher's limit, filled in per index
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str                # "{corpus}" is replaced by the corpus summary
+    params: tuple[Param, ...] = ()
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "search_corpus", "检索语料库",
+        "在本地语料库（{corpus}）中做语义+关键词混合检索，返回最相关的原文段落及可核对的引用"
+        "（来源文件、章节、第几段、字符偏移）。需要原文依据、了解某个话题或自行归纳答案时用它；"
+        "只要一个具体问题的简短答案时用 ask_corpus。",
+        (Param("query", "string", "要查找的内容，用自然语言写（中文最佳），例如一个问题或几个关键词。",
+               required=True),
+         Param("k", "integer", "返回多少个段落，默认 5。", default=5, minimum=1, maximum="max_k")),
+    ),
+    ToolSpec(
+        "ask_corpus", "向语料库提问",
+        "就本地语料库（{corpus}）回答一个具体问题：返回从原文中摘出的简短答案、found（语料中是否有答案）"
+        "和引用。适合多少、何时、谁、哪里这类事实问题；found 为 false 时语料中没有答案，请如实告知，"
+        "或改用 search_corpus 查看相关段落。",
+        (Param("question", "string", "一个具体的问题（中文最佳）。", required=True),),
+    ),
+    ToolSpec(
+        "get_passage", "取回段落",
+        "按 passage_id 取回本地语料库（{corpus}）中的一个段落原文，可带上前后相邻段落。"
+        "检索或回答结果里的某个段落需要更多上下文时用它。",
+        (Param("passage_id", "string",
+               "段落编号，形如 \"<来源文件>#<段序号>\"，取自 search_corpus 或 ask_corpus 结果中的 passage_id。",
+               required=True),
+         Param("context", "integer", f"另外返回前后各多少个相邻段落（0–{MAX_CONTEXT}），默认 0。",
+               default=0, minimum=0, maximum=MAX_CONTEXT)),
+    ),
+    ToolSpec(
+        "list_documents", "列出文档",
+        "列出本地语料库（{corpus}）中的全部文档：来源文件名、标题、段落数和字数。"
+        "想知道语料库里有什么、或需要某篇文章的文件名时用它。",
+    ),
+)
+TOOL_SPECS: dict[str, ToolSpec] = {t.name: t for t in TOOLS}
+TOOL_NAMES: tuple[str, ...] = tuple(TOOL_SPECS)
+
+
+# -- result shapes (the contract's JSON) ------------------------------------------------------
+
+class HitOut(BaseModel):
+    """A search hit, also each citation of an answer: ``text == file_text[start:end]``."""
+
+    rank: int
+    score: float
+    passage_id: str
+    source: str = Field(description="the file's path relative to the indexed root")
+    title: str
+    section: list[str] = Field(description="heading path above the passage, outermost first")
+    paragraph: int = Field(description="1-based number of the passage in its document")
+    start: int = Field(description="character offset into the file's decoded text")
+    end: int
+    text: str
+    highlight: str = Field(description="HTML-escaped text with <mark> around matched terms")
+
+
+class SearchOut(BaseModel):
+    query: str
+    hits: list[HitOut]
+    took_ms: float
+
+
+class AskOut(BaseModel):
+    question: str
+    found: bool = Field(description="false when the corpus does not hold an answer")
+    answer: str
+    citations: list[HitOut]
+    passages: list[HitOut]
+    took_ms: float
+    confidence: float
+    mode: str
+    note: str | None = None
+
+
+class PassageOut(BaseModel):
+    passage_id: str
+    source: str
+    title: str
+    section: list[str]
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+class PassageContextOut(BaseModel):
+    passage: PassageOut
+    before: list[PassageOut] = Field(description="preceding passages, in document order")
+    after: list[PassageOut] = Field(description="following passages, in document order")
+
+
+class DocumentOut(BaseModel):
+    source: str
+    title: str
+    passages: int
+    chars: int
+
+
+class DocumentsOut(BaseModel):
+    documents: list[DocumentOut]
+
+
+RESULT_MODELS: dict[str, type[BaseModel]] = {
+    "search_corpus": SearchOut, "ask_corpus": AskOut, "get_passage": PassageContextOut,
+    "list_documents": DocumentsOut,
+}
+
+
+# -- descriptions and schemas -----------------------------------------------------------------
+
+_CN_DIGITS = "零一二三四五六七八九十"
+
+
+def _count_cn(n: int) -> str:
+    return _CN_DIGITS[n] if 0 <= n <= 10 else str(n)
+
+
+def corpus_summary(documents: list[dict]) -> str:
+    """What the corpus is, in one phrase: 五篇中文文章：《…》《…》…"""
+    if not documents:
+        return "目前为空（还没有建立索引的文档）"
+    titles = []
+    for d in documents[:_TITLES_LISTED]:
+        t = (d.get("title") or d["source"]).strip()
+        titles.append("《" + (t if len(t) <= _TITLE_CHARS else t[:_TITLE_CHARS - 1] + "…") + "》")
+    n = len(documents)
+    if n <= _TITLES_LISTED:
+        return f"{_count_cn(n)}篇中文文章：{''.join(titles)}"
+    return f"{n} 篇中文文章，包括{''.join(titles)}等"
+
+
+def _summary_of(searcher) -> str:
+    try:
+        return corpus_summary(searcher.documents())
+    except WendaError:
+        return "中文文章"
+
+
+def tool_descriptions(searcher=None, summary: str | None = None) -> dict[str, str]:
+    """Each tool's description with the corpus summary filled in."""
+    if summary is None:
+        summary = _summary_of(searcher) if searcher is not None else "中文文章"
+    return {t.name: t.description.format(corpus=summary) for t in TOOLS}
+
+
+def parameters_schema(spec: ToolSpec, max_k: int = 50) -> dict:
+    """The JSON Schema of a tool's arguments (MCP ``inputSchema`` = OpenAI ``parameters``)."""
+    props = {}
+    for p in spec.params:
+        prop: dict[str, Any] = {"type": p.type, "description": p.description}
+        if p.default is not None:
+            prop["default"] = p.default
+        if p.minimum is not None:
+            prop["minimum"] = p.minimum
+        if p.maximum is not None:
+            prop["maximum"] = max_k if p.maximum == "max_k" else p.maximum
+        props[p.name] = prop
+    return {"type": "object", "properties": props, "required": [p.name for p in spec.params if p.required],
+            "additionalProperties": False}
+
+
+def openai_tool_schemas(searcher) -> list[dict]:
+    """The four tools as OpenAI function-calling schemas, described for this searcher's corpus."""
+    descriptions = tool_descriptions(searcher)
+    max_k = getattr(searcher, "max_k", 50)
+    return [{"type": "function",
+             "function": {"name": t.name, "description": descriptions[t.name],
+                          "parameters": parameters_schema(t, max_k)}}
+            for t in TOOLS]
+
+
+# -- running a tool ---------------------------------------------------------------------------
+
+def check_arguments(name: str, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The arguments as the tool takes them (defaults filled, "5" -> 5), or BadInput/NotFound with
+    a one-line message a model can act on. Values are checked further by the searcher."""
+    spec = TOOL_SPECS.get(name)
+    if spec is None:
+        raise NotFound(f"no tool {name!r}; the tools are {', '.join(TOOL_NAMES)}")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise BadInput(f"{name}: the arguments must be a JSON object")
+    names = [p.name for p in spec.params]
+    for key in arguments:
+        if key not in names:
+            takes = f"its arguments are {', '.join(names)}" if names else "it takes no arguments"
+            raise BadInput(f"{name} has no argument {key!r}; {takes}")
+    out: dict[str, Any] = {}
+    for p in spec.params:
+        value = arguments.get(p.name)
+        if value is None:
+            if p.required:
+                raise BadInput(f"{name} needs the argument {p.name!r}: {p.description}")
+            value = p.default
+        elif p.type == "integer":
+            value = _whole_number(p.name, value)
+        elif p.type == "string" and not isinstance(value, str):
+            raise BadInput(f"{p.name} must be text, not {type(value).__name__}")
+        out[p.name] = value
+    return out
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise BadInput(f"{name} must be a whole number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    raise BadInput(f"{name} must be a whole number, not {value!r}")
+
+
+def _passage_dict(p) -> dict:
+    return {"passage_id": p.passage_id, "source": p.source, "title": p.title, "section": list(p.section),
+            "paragraph": p.paragraph, "start": p.start, "end": p.end, "text": p.text}
+
+
+def run_tool(searcher, name: str, arguments: Mapping[str, Any] | None) -> dict:
+    """Run one tool and return its JSON result. Raises WendaError (one-line message) on bad input."""
+    args = check_arguments(name, arguments)
+    if name == "search_corpus":
+        result = searcher.search(args["query"], k=args["k"])
+        return {"query": result.query, "hits": [h.to_dict(debug=False) for h in result.hits],
+                "took_ms": round(result.took_ms, 1)}
+    if name == "ask_corpus":
+        answer = searcher.ask(args["question"], k=ASK_K)
+        out = answer.to_dict()
+        out["citations"] = [c.to_dict(debug=False) for c in answer.citations]
+        out["passages"] = [p.to_dict(debug=False) for p in answer.passages]
+        return out
+    if name == "get_passage":
+        passage_id = args["passage_id"].strip()
+        if not passage_id:
+            raise BadInput("passage_id is empty; use a passage_id from search_corpus or ask_corpus, like \"<source>#12\"")
+        stored = searcher.passage(passage_id, context=args["context"])
+        passages = [sp.passage for sp in stored]
+        target = next(i for i, p in enumerate(passages) if p.passage_id == passage_id)
+        return {"passage": _passage_dict(passages[target]),
+                "before": [_passage_dict(p) for p in passages[:target]],
+                "after": [_passage_dict(p) for p in passages[target + 1:]]}
+    # list_documents
+    return {"documents": [{"source": d["source"], "title": d["title"], "passages": d["passages"],
+                           "chars": d["chars"]} for d in searcher.documents()]}
+
+
+def call_tool(searcher, name: str, arguments: Mapping[str, Any] | None) -> dict:
+    """Dispatch one tool call from a tool-calling loop: the JSON result, or on a bad call
+    ``{"error": {"code": ..., "message": ...}}`` (the HTTP API's error shape) for the model to read."""
+    try:
+        return run_tool(searcher, name, arguments)
+    except WendaError as exc:
+        return {"error": {"code": exc.code, "message": str(exc)}}
+
+
+# -- the compact text rendering, for text-only models -----------------------------------------
+
+def cite_line(n: int, item: Mapping[str, Any]) -> str:
+    """``[1] source《title》 › section path (第N段, 字符 start–end)``."""
+    where = " › ".join([f"{item['source']}《{item['title']}》", *item.get("section", [])])
+    return f"[{n}] {where} (第{item['paragraph']}段, 字符 {item['start']}–{item['end']})"
+
+
+def _numbered(items: list[Mapping[str, Any]], first: int = 1) -> str:
+    return "\n\n".join(f"{cite_line(i, it)}\n{it['text'].strip()}" for i, it in enumerate(items, first))
+
+
+def render_result(name: str, result: Mapping[str, Any]) -> str:
+    """A tool result as compact text: numbered passages a model can cite as [1], [2], ..."""
+    if "error" in result:
+        return f"错误：{result['error']['message']}"
+    if name == "search_corpus":
+        hits = result["hits"]
+        if not hits:
+            return f"没有找到与「{result['query']}」相关的段落。"
+        return f"与「{result['query']}」最相关的 {len(hits)} 个段落：\n\n{_numbered(hits)}"
+    if name == "ask_corpus":
+        if result["found"]:
+            cites = result["citations"] or result["passages"][:1]
+            return f"答案：{result['answer']}\n\n依据：\n\n{_numbered(cites)}"
+        text = f"{result['answer']}（found=false：语料中没有找到这个问题的答案）"
+        if result["passages"]:
+            text += f"\n\n最接近的段落（仅供参考）：\n\n{_numbered(result['passages'][:3])}"
+        return text
+    if name == "get_passage":
+        items = [*result["before"], result["passage"], *result["after"]]
+        mark = len(result["before"]) + 1
+        return f"段落 {result['passage']['passage_id']}（[{mark}]；其余为前后相邻段落）：\n\n{_numbered(items)}"
+    if name == "list_documents":
+        docs = result["documents"]
+        lines = [f"{i}. {d['source']}《{d['title']}》：{d['passages']} 段，{d['chars']} 字"
+                 for i, d in enumerate(docs, 1)]
+        return f"语料库共 {len(docs)} 篇文档：\n" + "\n".join(lines)
+    raise NotFound(f"no tool {name!r}")

@@ -1,0 +1,147 @@
+"""Hybrid search on the real seeds index: citations, paraphrases, bad input, batch = single."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from indexer.errors import BadInput, InputTooLarge
+from search.evaluate import Question, score_retrieval
+
+from conftest import SEEDS
+
+FILES = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
+
+QUERIES = ["徐汇区有多少家人工智能企业", "静安区数据智能企业", "普陀区城市安全大脑", "上海数字经济的主要瓶颈",
+           "5G创新应用三年行动计划", "元宇宙相关企业", "科创集市为企业提供什么服务", "西岸智塔"]
+
+
+def assert_cites_exactly(hit: dict) -> None:
+    text = FILES[hit["source"]]
+    assert hit["text"] == text[hit["start"]:hit["end"]]
+    assert hit["passage_id"] == f"{hit['source']}#{hit['paragraph']}"
+    assert isinstance(hit["section"], list)
+
+
+def test_every_hit_cites_the_exact_characters(searcher):
+    for q in QUERIES:
+        result = searcher.search(q, k=10)
+        assert result.hits, q
+        for hit in result.hits:
+            d = hit.to_dict()
+            assert_cites_exactly(d)
+            assert set(d["scores"]) == {"dense", "lexical", "grams", "fused"}
+        scores = [h.score for h in result.hits]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("question, source, must_contain", [
+    ("哪个区最早成为上海的人工智能集聚区", "002_d4cb951aedcfedf9.txt", "首个人工智能发展集聚区"),
+    ("网购销售额翻倍多的百货商场", "000_8ea395dd2807991d.txt", "久光百货"),
+    ("给科技小企业办的集市式服务", "001_bf23b14b4ba1a3d7.txt", "科创集市"),
+    ("2021年上海线上新经济的体量", "003_4ecc75365cd6251d.txt", "在线新经济规模达1.3万亿"),
+])
+def test_paraphrased_questions_find_their_paragraph(searcher, question, source, must_contain):
+    hits = searcher.search(question, k=3).hits
+    assert any(h.passage.source == source and must_contain in h.passage.clean for h in hits), \
+        [(h.passage.passage_id, h.passage.clean[:30]) for h in hits]
+
+
+def test_dense_retrieval_alone_finds_paraphrases(searcher):
+    """The vector side by itself: no shared keywords needed."""
+    from indexer import vectors
+
+    index = searcher.index
+    qv = searcher.embed_queries(["人工智能方面哪个区起步最早"])
+    _scores, ids = vectors.search(index.vectors, qv, 3)
+    found = index.store.passages_by_rowid(ids[0].tolist())
+    assert any("首个人工智能发展集聚区" in sp.passage.clean for sp in found.values())
+
+
+def test_traditional_characters_find_simplified_text(searcher):
+    hits = searcher.search("徐匯區有多少家人工智慧企業", k=3).hits
+    assert any("人工智能相关企业约710家" in h.passage.clean for h in hits)
+    assert any("<mark>" in h.highlight for h in hits)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\t\n"])
+def test_empty_queries_are_refused(searcher, query):
+    with pytest.raises(BadInput, match="empty"):
+        searcher.search(query)
+
+
+def test_oversized_and_odd_queries(searcher):
+    with pytest.raises(InputTooLarge, match="limit"):
+        searcher.search("上海" * 50_000)
+    with pytest.raises(BadInput, match="no words"):
+        searcher.search("？？！！。。")
+    with pytest.raises(BadInput, match="no words"):
+        searcher.search("😀🎉")
+    for odd in ["静安\x00区\x07企业", "AI companies in Shanghai", "上海 AI 产业 2018", 'NEAR("a" AND b) OR *', "\ud800上海",
+                "数字经济" + "\u200b" * 5, '" OR 1=1 --', "静安区😀"]:
+        assert searcher.search(odd, k=3).hits is not None
+
+
+@pytest.mark.parametrize("k, expected", [(1, 1), (50, 50), (10_000, 50)])
+def test_k_is_clamped(searcher, k, expected):
+    assert len(searcher.search("上海", k=k).hits) <= expected
+    if k == 10_000:
+        assert len(searcher.search("上海", k=k).hits) == min(50, searcher.index.manifest["counts"]["passages"])
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, "3"])
+def test_bad_k_is_refused(searcher, k):
+    with pytest.raises(BadInput, match="k must"):
+        searcher.search("上海", k=k)
+
+
+def test_doc_filter(searcher):
+    hits = searcher.search("人工智能", k=5, doc="002_*").hits
+    assert hits and all(h.passage.source.startswith("002_") for h in hits)
+    with pytest.raises(BadInput, match="no indexed document matches"):
+        searcher.search("人工智能", doc="nothing*")
+
+
+def test_duplicate_paragraphs_are_collapsed(searcher):
+    # 002 repeats a paragraph fragment ("出了其科创底蕴…"); one copy is enough in the results
+    hits = searcher.search("漕河泾开发区集聚了微软、腾讯、商汤科技、字节跳动", k=10).hits
+    texts = [h.passage.clean for h in hits]
+    assert not any(a != b and a in b for a in texts for b in texts if len(a) >= 20)
+
+
+def test_search_batch_equals_one_by_one(searcher):
+    batch = searcher.search_batch(QUERIES, k=5)
+    for q, result in zip(QUERIES, batch):
+        single = searcher.search(q, k=5)
+        assert [h.passage.passage_id for h in result.hits] == [h.passage.passage_id for h in single.hits]
+
+
+def test_cli_queries_file_equals_one_by_one(seeds_index, tmp_path, wenda_cli, wenda_env):
+    qfile = tmp_path / "queries.txt"
+    qfile.write_text("\n".join(QUERIES[:4]) + "\n", encoding="utf-8")
+    base = [*wenda_cli, "search", "--index-dir", str(seeds_index), "-k", "3", "--json"]
+    out = subprocess.run([*base, "--queries", str(qfile)], env=wenda_env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [line["query"] for line in lines] == QUERIES[:4]
+    one = subprocess.run([*base, QUERIES[2]], env=wenda_env, capture_output=True, text=True, timeout=300)
+    assert json.loads(one.stdout)["hits"] == lines[2]["hits"] or \
+        [h["passage_id"] for h in json.loads(one.stdout)["hits"]] == [h["passage_id"] for h in lines[2]["hits"]]
+    for line in lines:
+        for hit in line["hits"]:
+            assert_cites_exactly(hit)
+
+
+def test_retrieval_metrics_on_a_hand_made_set():
+    qs = [Question("a", "q1", "d1.txt", ("苹果",)), Question("b", "q2", "d2.txt", ("香蕉",)),
+          Question("c", "q3", None, ())]
+    ranked = [
+        [("d1.txt", "红苹果"), ("d9.txt", "x")],                        # relevant at rank 1
+        [("d9.txt", "x"), ("d2.txt", "无"), ("d2.txt", "香 蕉")],        # rank 3 (whitespace ignored)
+        [("d1.txt", "苹果")],                                            # unanswerable: ignored
+    ]
+    m = score_retrieval(ranked, qs, k=10, relevant_counts=[1, 1, 0])
+    assert m["recall@1"] == 0.5 and m["recall@5"] == 1.0 and m["recall@10"] == 1.0
+    assert m["mrr@10"] == round((1 + 1 / 3) / 2, 4)
+    assert m["ndcg@10"] == round((1 + 0.5) / 2, 4)       # 1/log2(4) = 0.5
