@@ -85,6 +85,8 @@ class Settings:
             max_query_chars=_int(env, "WENDA_MAX_QUERY_CHARS", 2000),
             max_k=_int(env, "WENDA_MAX_K", 50),
             request_timeout_s=_float(env, "WENDA_REQUEST_TIMEOUT", 15.0),
+            max_body_bytes=_int(env, "WENDA_MAX_BODY_BYTES", 64 * 1024),
+            reload_check_s=_float(env, "WENDA_RELOAD_CHECK", 2.0),
             llm_base_url=env.get("WENDA_LLM_BASE_URL") or None,
             llm_model=env.get("WENDA_LLM_MODEL") or None,
             llm_api_key=env.get("WENDA_LLM_API_KEY") or None,

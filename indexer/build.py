@@ -138,6 +138,13 @@ class Builder:
             self._analyzer = Analyzer(self.settings.user_dict)
         return self._analyzer
 
+    def model_fingerprint(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.fingerprint
+        from .embed import model_fingerprint
+
+        return model_fingerprint(self.settings.model, self.cache_dir)
+
     def embedder(self):
         if self._embedder is None:
             from .embed import Embedder
@@ -187,6 +194,7 @@ class Builder:
         model_name = self.settings.model or "multilingual-e5-small"
         reusable = (old_manifest is not None
                     and old_manifest["model"]["name"] == model_name
+                    and old_manifest["model"]["fingerprint"] == self.model_fingerprint()
                     and old_manifest["chunking"] == self._chunking_record()
                     and old_manifest["analyzer"] == self.analyzer.description())
         old_sources = old_manifest["sources"] if reusable else {}

@@ -56,12 +56,7 @@ class Embedder:
         int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32 here
         (bench/embed_throughput.md), too far from the weights' own fidelity (0.9999).
         """
-        if model in _BUNDLED_ALIASES:
-            folder, name = ensure_bundled_model(Path(cache_dir)), DEFAULT_MODEL
-            digest = bundled_fingerprint(folder)
-        else:
-            folder, name = _resolve_offline(model), model
-            digest = _weights_digest(folder)
+        folder, name, digest = _locate(model, cache_dir)
 
         # Belt and braces: sentence-transformers and transformers must never reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -115,6 +110,21 @@ class Embedder:
             return [len(t) for t in texts]
         ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
         return [min(len(x), self.max_seq_length) for x in ids["input_ids"]]
+
+
+def _locate(model: str | None, cache_dir: Path) -> tuple[Path, str, str]:
+    """(folder, name, full weights digest) of a model, without loading it."""
+    if model in _BUNDLED_ALIASES:
+        folder = ensure_bundled_model(Path(cache_dir))
+        return folder, DEFAULT_MODEL, bundled_fingerprint(folder)
+    folder = _resolve_offline(model)
+    return folder, model, _weights_digest(folder)
+
+
+def model_fingerprint(model: str | None, cache_dir: Path) -> str:
+    """The fingerprint ``Embedder.load`` would report, without importing torch: lets a build
+    tell "same model" from "same name, other weights" cheaply."""
+    return _locate(model, cache_dir)[2][:16]
 
 
 def _resolve_offline(model: str) -> Path:
