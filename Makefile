@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench load install install-test clean
+.PHONY: serve test index bench install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,9 @@ serve: index
 test: install-test
 	$(BIN)/python -m pytest -q
 
+# Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
 bench: install-test
-	$(BIN)/python bench/run_all.py
-
-load: install-test
-	$(BIN)/python bench/load.py
+	cd bench && ../$(BIN)/python retrieval.py && ../$(BIN)/python calibrate.py && ../$(BIN)/python embed_throughput.py
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock
