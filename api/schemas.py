@@ -40,7 +40,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, description="要回答的问题，用自然语言写（中文最佳）。"
                                                     "超过服务器的 max_query_chars（默认 2000 字）时返回 413。",
-                          examples=["徐汇区有多少家人工智能企业？", "静安区大约有多少家数据智能相关企业？"])
+                          examples=["徐汇区有多少家人工智能企业？", "普陀区累计开通了多少个5G室外基站？"])
     k: int = Field(5, ge=1, description="随答案一起返回多少个支撑段落，默认 5；超过服务器上限 max_k（默认 50）时"
                                         "按上限处理，不报错。", examples=[5])
     doc: str | None = Field(None, max_length=500,

@@ -8,7 +8,7 @@ are both built from ``TOOLS`` below, so a tool is named and described once.
 
     searcher = Searcher.open("index")
     tools = openai_tool_schemas(searcher)            # pass as `tools=` to any OpenAI-compatible endpoint
-    result = call_tool(searcher, "ask_corpus", {"question": "静安区大约有多少家数据智能相关企业？"})
+    result = call_tool(searcher, "ask_corpus", {"question": "普陀区累计开通了多少个5G室外基站？"})
     print(render_result("ask_corpus", result))       # compact, numbered, citable text for the model
 
 Results are the contract's JSON shapes (docs/assistants.md); a bad argument gives

@@ -134,15 +134,18 @@ def _resolve_offline(model: str) -> Path:
         return path
     if path.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
         raise ModelError(f"model folder {path} does not exist; {_OFFLINE_HINT}")
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub import constants
 
+    # Look in the local Hugging Face cache only (models--org--name/snapshots/<revision>).
     repo_ids = [model] if "/" in model else [model, f"sentence-transformers/{model}"]
     for repo_id in repo_ids:
-        try:
-            return Path(snapshot_download(repo_id, local_files_only=True))
-        except (LocalEntryNotFoundError, OSError, ValueError):
-            continue
+        repo = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+        ref = repo / "refs" / "main"
+        if ref.is_file() and (repo / "snapshots" / ref.read_text().strip()).is_dir():
+            return repo / "snapshots" / ref.read_text().strip()
+        snapshots = sorted(p for p in (repo / "snapshots").glob("*") if p.is_dir())
+        if snapshots:
+            return snapshots[-1]
     raise ModelError(f"model {model!r} is not available offline: not a folder and not in the "
                      f"Hugging Face cache {constants.HF_HUB_CACHE}; {_OFFLINE_HINT}")
 

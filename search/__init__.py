@@ -2,7 +2,7 @@
 
     from search import Searcher
     searcher = Searcher.open("index")
-    print(searcher.ask("静安区大约有多少家数据智能相关企业？").answer)
+    print(searcher.ask("普陀区累计开通了多少个5G室外基站？").answer)
 """
 from .records import Answer, Hit, SearchResult
 from .searcher import Searcher
