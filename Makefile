@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench install install-test clean
+.PHONY: serve test index bench load install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test: install-test
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
 bench: install-test
 	cd bench && ../$(BIN)/python retrieval.py && ../$(BIN)/python calibrate.py && ../$(BIN)/python embed_throughput.py
+
+# A real server under 32 clients for 60 s (LOAD_SECONDS=, LOAD_CLIENTS= to change); writes bench/load.md and .json.
+LOAD_SECONDS ?= 60
+LOAD_CLIENTS ?= 32
+load: install-test
+	cd bench && ../$(BIN)/python load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock
