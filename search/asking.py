@@ -25,22 +25,31 @@ class Answerer:
         self.embedder = embedder
         self.weights = weights
 
-    def answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None = None,
-               on_text: Callable[[str], None] | None = None) -> Answer:
+    def assess(self, result: SearchResult, ignore_source: str | None = None
+               ) -> tuple[extract.Candidate | None, list[extract.Candidate], dict[str, float]]:
+        """The best answer candidate, all candidates, and the evidence features of the confidence
+        model. ``ignore_source``: judge term knowledge as if that document were not indexed (the
+        calibration asks questions with their own document taken away)."""
         question, hits = result.query, result.hits
         analyzer = self.index.analyzer
         passages = [h.passage for h in hits[: self.weights.passages]]
         candidates = extract.score_candidates(question, passages, analyzer, self.weights)
         if not candidates:
-            return self._not_found(question, hits[:k], started, 0.0)
+            return None, [], {}
         best = max(candidates, key=lambda c: c.score)
         specific = extract.specific_terms(question, analyzer)
-        known = self.index.store.doc_freqs(specific, view="words") if specific else []
-        unknown = [t for t, df in zip(specific, known) if df == 0]
+        unknown = [t for t in specific if not self._in_corpus(t, ignore_source)]
         p = best.passage
         context = analyzer.fold("".join([p.title, *p.section, p.clean]))
-        missing = [t for t, df in zip(specific, known) if df > 0 and t not in context]
-        features = extract.evidence_features(question, best, hits, analyzer, unknown, missing)
+        missing = [t for t in specific if t not in unknown and t not in context]
+        return best, candidates, extract.evidence_features(question, best, hits, analyzer, unknown, missing)
+
+    def answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None = None,
+               on_text: Callable[[str], None] | None = None) -> Answer:
+        question, hits = result.query, result.hits
+        best, candidates, features = self.assess(result)
+        if best is None:
+            return self._not_found(question, hits[:k], started, 0.0)
         conf = extract.confidence(features)
         if conf < extract.confidence_model()["threshold"]:
             return self._not_found(question, hits[:k], started, conf, features)
@@ -51,6 +60,19 @@ class Answerer:
         if llm is None:
             return extractive
         return self._with_llm(llm, extractive, hits[:k], on_text, started)
+
+    def _in_corpus(self, term: str, ignore_source: str | None = None) -> bool:
+        """Whether any passage holds the term as written (a phrase of its character bigrams, so
+        it does not depend on how jieba segmented the passage)."""
+        grams = self.index.analyzer.grams(term)
+        if not grams:
+            return True
+        phrase = '"' + " ".join(g.replace('"', '""') for g in grams) + '"'
+        store = self.index.store
+        found = [r for r, _ in store.lexical(phrase, 1 if ignore_source is None else 50, view="grams")]
+        if ignore_source is not None:
+            found = [r for r, sp in store.passages_by_rowid(found).items() if sp.passage.source != ignore_source]
+        return bool(found)
 
     def _citation(self, rank: int, piece: Sentence, hits: list[Hit], terms) -> Hit:
         from indexer.tokens import mark_terms
