@@ -35,7 +35,9 @@ def main() -> None:
                   f"{report['search_ms']['p50']}/{report['search_ms']['p99']} | "
                   f"{report['ask_ms']['p50']}/{report['ask_ms']['p99']} | {TARGETS[name]} |")
     md.append("\nThe same figures come from `wenda eval ../shared/eval/seeds_qa.jsonl` (with the seeds index) "
-              "and `wenda eval ../shared/eval/cmrc2018_trial.json`. Latencies are warm, one client, on a "
+              "and `wenda eval ../shared/eval/cmrc2018_trial.json`. Latencies are warm, one client (ask runs after "
+              "search on the same questions, so its query vectors come from the cache; bench/results.md has "
+              "uncached figures), on a "
               "machine shared with other work (see the load average in bench/results.md).")
     for name, report in reports.items():
         fails = report.get("answer_failures", [])[:15]
