@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import postings
 from .errors import IndexCorrupt
 from .records import Document, Passage
 
@@ -102,13 +103,16 @@ def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[
 
 
 def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
-    """Fill the FTS tables, compact, and close: the file is complete and never written again.
+    """Fill the FTS tables and their posting arrays (indexer/postings.py), compact, and close: the
+    file is complete and never written again.
     ``checkpoint(name)`` is called between steps (the builder's crash-injection points)."""
     for table in _LEXICAL_TABLES.values():
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
         conn.commit()
         checkpoint(f"{table} built")
+    postings.write(conn, _LEXICAL_TABLES)
+    checkpoint("postings built")
     conn.execute("VACUUM")
     checkpoint("store compacted")
     conn.close()
@@ -129,6 +133,8 @@ class StoreReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._postings: dict[str, postings.Postings | None] = {}
+        self._postings_lock = threading.Lock()
         conn = self._conn()
         try:
             self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -187,6 +193,13 @@ class StoreReader:
         sql += " ORDER BY rank LIMIT ?"
         args.append(limit)
         return [(int(r), float(s)) for r, s in self._conn().execute(sql, args).fetchall()]
+
+    def postings(self, view: str) -> postings.Postings | None:
+        """The posting arrays of one lexical view (None for stores built before them)."""
+        with self._postings_lock:
+            if view not in self._postings:
+                self._postings[view] = postings.Postings.open(self._conn, view)
+            return self._postings[view]
 
     def lexical_among(self, match: str, rowids: Sequence[int], view: str = "words") -> dict[int, float]:
         """BM25 scores of the given passages (those the match finds at all)."""

@@ -112,10 +112,15 @@ class Analyzer:
         return "".join(out), origin
 
 
+def match_terms(terms: list[str]) -> list[str]:
+    """The distinct searchable terms, in order: the phrases of ``fts_match_expression``."""
+    return list(dict.fromkeys(t for t in terms if _WORD.search(t)))
+
+
 def fts_match_expression(terms: list[str]) -> str | None:
     """An FTS5 MATCH string ORing the terms, each a quoted phrase: no user text can be read
     as FTS syntax (quotes are doubled, operators end up inside phrases)."""
-    unique = list(dict.fromkeys(t for t in terms if _WORD.search(t)))
+    unique = match_terms(terms)
     if not unique:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)

@@ -69,6 +69,11 @@ def stored_ids(index) -> np.ndarray:
 
 def reconstruct(index, ids: list[int] | np.ndarray) -> np.ndarray:
     """The stored vectors of the given ids (rows of zeros for unknown ids)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    try:
+        return index.reconstruct_batch(ids).reshape(len(ids), index.d)
+    except RuntimeError:            # an unknown id: one by one, zeros for the unknown
+        pass
     out = np.zeros((len(ids), index.d), dtype=np.float32)
     for row, rid in enumerate(ids):
         try:

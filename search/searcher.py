@@ -27,10 +27,11 @@ from indexer.corpus import strip_surrogates
 from indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
 from indexer.manifest import current_generation
 from indexer.store import StoredPassage
-from indexer.tokens import fts_match_expression, mark_terms
+from indexer.tokens import mark_terms
 
 from .asking import Answerer
 from .fusion import FusionParams, fuse
+from .lexical import view_scores
 from .llm import LLMConfig
 from .loaded import LoadedIndex
 from .records import Answer, Hit, Scores, SearchResult
@@ -146,7 +147,7 @@ class Searcher:
         results = []
         for i, query in enumerate(cleaned):
             terms = index.analyzer.tokens(query)
-            pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc)
+            pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc, allowed)
             hits = self._rank(index, pool, terms, k)
             results.append(SearchResult(query, hits, 0.0, tuple(terms)))
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
@@ -186,25 +187,29 @@ class Searcher:
         return np.array(ids, dtype=np.int64)
 
     def _pool(self, index: LoadedIndex, query: str, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
-              dense_ids: np.ndarray, depth: int, doc: str | None) -> _Pool:
+              dense_ids: np.ndarray, depth: int, doc: str | None, allowed: np.ndarray | None = None) -> _Pool:
         """Union of the top ``depth`` of each retriever, every candidate scored by all of them."""
-        dense = {int(i): float(s) for i, s in zip(dense_ids, dense_scores) if i >= 0}
-        matches = {"words": fts_match_expression(terms), "grams": fts_match_expression(index.analyzer.grams(query))}
-        lexical = {view: dict(index.store.lexical(match, depth, doc, view=view)) if match else {}
-                   for view, match in matches.items()}
-        candidates = set(dense).union(*lexical.values())
-        for view, match in matches.items():
-            missing = [r for r in candidates if r not in lexical[view]]
-            if match and missing:
-                lexical[view].update(index.store.lexical_among(match, missing, view=view))
-        only_lexical = [r for r in candidates if r not in dense]
-        if only_lexical:
-            vecs = vectors.reconstruct(index.vectors, only_lexical)
-            dense.update(zip(only_lexical, (vecs @ qvec).tolist()))
-        rowids = np.array(sorted(candidates), dtype=np.int64)
-        signals = {"dense": np.array([dense[r] for r in rowids], dtype=np.float64)}
+        found = dense_ids >= 0
+        dense_ids, dense_scores = dense_ids[found], dense_scores[found]
+        views = {"words": terms, "grams": index.analyzer.grams(query)}
+        lexical = {view: view_scores(index.store, view, view_terms, depth, doc, allowed)
+                   for view, view_terms in views.items()}
+        rowids = np.unique(np.concatenate([dense_ids, *(v.top_ids for v in lexical.values())]))
+        dense = np.zeros(len(rowids), dtype=np.float64)
+        in_dense = np.isin(rowids, dense_ids)
+        order = np.argsort(dense_ids, kind="stable")
+        dense[in_dense] = dense_scores[order][np.searchsorted(dense_ids[order], rowids[in_dense])]
+        if not in_dense.all():       # lexical-only candidates: cosine of their stored vectors
+            # A float32 dot product can depend on the row's place in the batch: the rows go in the
+            # order earlier versions used (the candidate set's), so the scores stay bit-identical.
+            # (The set is built from dicts, as before, because that sizes its table and so its order.)
+            known = set(dict.fromkeys(dense_ids.tolist()))
+            tops = [dict.fromkeys(v.top_ids.tolist()) for v in lexical.values()]
+            only = [r for r in known.union(*tops) if r not in known]
+            dense[np.searchsorted(rowids, only)] = vectors.reconstruct(index.vectors, only) @ qvec
+        signals = {"dense": dense}
         for view, scores in lexical.items():
-            signals[view] = np.array([scores.get(int(r), 0.0) for r in rowids], dtype=np.float64)
+            signals[view] = scores.among(rowids)
         return _Pool(rowids, signals)
 
     def _rank(self, index: LoadedIndex, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
