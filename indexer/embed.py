@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
+from indexer.cores import WATCH
 from indexer.errors import ModelError
 
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -44,6 +45,7 @@ class Embedder:
         self.fingerprint = fingerprint
         self.dim = int(model.get_embedding_dimension())
         self.max_seq_length = int(model.max_seq_length or 512)
+        self.auto_threads = False      # True: threads chosen per call (indexer/cores.py)
         prompts = dict(model.prompts or {})
         self._query_prompt = next((p for p in _QUERY_PROMPT_NAMES if prompts.get(p)), None)
         self._document_prompt = next((p for p in _DOCUMENT_PROMPT_NAMES if prompts.get(p)), None)
@@ -52,7 +54,8 @@ class Embedder:
     def load(cls, model: str | None, cache_dir: Path, threads: int | None = None) -> "Embedder":
         """Load ``model`` (None = the bundled default) without touching the network.
 
-        ``threads`` sets torch's (process-wide) intra-op thread count. There is deliberately no
+        ``threads`` sets torch's (process-wide) intra-op thread count; None chooses it per call,
+        all cores or one, by how busy the machine is (indexer/cores.py). There is deliberately no
         int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32 here
         (bench/embed_throughput.md), too far from the weights' own fidelity (0.9999).
         """
@@ -67,6 +70,8 @@ class Embedder:
 
         if threads:
             torch.set_num_threads(threads)
+        else:                   # one or all cores per call, by what the machine is doing (indexer/cores.py)
+            torch.set_num_threads(WATCH.threads())
         # fp32 even for fp16 checkpoints (CPU); transformers < 4.56 calls the argument torch_dtype.
         old = tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 56)
         try:
@@ -76,7 +81,9 @@ class Embedder:
             raise ModelError(f"cannot load model {name!r} from {folder}: "
                              f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
         st.eval()
-        return cls(st, name, digest[:16])
+        embedder = cls(st, name, digest[:16])
+        embedder.auto_threads = not threads
+        return embedder
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """(n, dim) float32 vectors of search queries (with the model's query prompt, if any)."""
@@ -90,6 +97,8 @@ class Embedder:
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
                 progress: Callable[[int], None] | None) -> np.ndarray:
         texts, batch_size = list(texts), max(1, batch_size)
+        if self.auto_threads:
+            _set_threads(WATCH.threads())
         out = np.empty((len(texts), self.dim), np.float32)
         # Longest first, in token counts: batches of similar length waste little on padding.
         order = np.argsort([-n for n in self._token_lengths(texts)], kind="stable")
@@ -110,6 +119,13 @@ class Embedder:
             return [len(t) for t in texts]
         ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
         return [min(len(x), self.max_seq_length) for x in ids["input_ids"]]
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def _locate(model: str | None, cache_dir: Path) -> tuple[Path, str, str]:

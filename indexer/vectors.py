@@ -83,6 +83,13 @@ def reconstruct(index, ids: list[int] | np.ndarray) -> np.ndarray:
     return out
 
 
+def set_threads(n: int) -> None:
+    """FAISS's OpenMP threads (process-wide)."""
+    faiss = _faiss()
+    if faiss.omp_get_max_threads() != n:
+        faiss.omp_set_num_threads(n)
+
+
 def search(index, queries: np.ndarray, k: int, allowed_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids), each (n_queries, k); ids are -1 where fewer than k results exist."""
     faiss = _faiss()

@@ -24,6 +24,7 @@ import numpy as np
 
 from indexer import vectors
 from indexer.corpus import strip_surrogates
+from indexer.cores import WATCH
 from indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
 from indexer.manifest import current_generation
 from indexer.store import StoredPassage
@@ -142,6 +143,8 @@ class Searcher:
         k = check_k(k, self.max_k)
         allowed = self._allowed_ids(index, doc)
         qvecs = self.embed_queries(cleaned)
+        if getattr(self.embedder, "auto_threads", False):
+            vectors.set_threads(WATCH.threads())      # as many as the query embedding used
         depth = max(self.fusion.candidates, k * 3)
         dense_scores, dense_ids = vectors.search(index.vectors, qvecs, depth, allowed)
         results = []
