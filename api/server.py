@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 from collections import deque
@@ -321,6 +322,33 @@ async def _reload_loop(service: Service, every_s: float) -> None:
             log.exception("checking for a new index build failed")
 
 
+def utf8_target_protocol():
+    """uvicorn's h11 protocol, taking request lines with raw UTF-8 in them.
+
+    `curl 'http://127.0.0.1:8000/api/search?q=徐汇区…'` sends the Chinese query as raw UTF-8 bytes
+    (browsers percent-encode it); h11, like llhttp, accepts only ASCII there and answers 400. The
+    request line is percent-encoded before h11 parses it, which is what a browser would have sent."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    non_ascii = re.compile(rb"[\x80-\xff]")
+
+    class UTF8TargetH11Protocol(H11Protocol):
+        _in_request_line = False
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE and not self._in_request_line:
+                self._in_request_line = True
+            if self._in_request_line:
+                end = data.find(b"\n")
+                line, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
+                data = non_ascii.sub(lambda m: b"%%%02X" % m.group()[0], line) + rest
+                self._in_request_line = end < 0
+            super().data_received(data)
+
+    return UTF8TargetH11Protocol
+
+
 def serve(settings: Settings) -> int:
     """Run the app with uvicorn until SIGINT/SIGTERM; 0 after a clean shutdown."""
     import uvicorn
@@ -342,7 +370,8 @@ def serve(settings: Settings) -> int:
             getattr(self, "_captured_signals", []).clear()
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, server_header=False, timeout_graceful_shutdown=5, lifespan="on")
+                            access_log=False, server_header=False, timeout_graceful_shutdown=5, lifespan="on",
+                            http=utf8_target_protocol())
     server = _Server(config)
     try:
         server.run()

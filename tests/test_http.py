@@ -491,6 +491,15 @@ def test_real_server(seeds_index, wenda_env, tmp_path):
             assert answer.status_code == 200 and answer.json()["passages"]
             assert_error(c.get("/api/search", params={"q": " "}), 400, "bad_input")
             assert c.get("/").status_code == 200
+        # What `curl 'http://…/api/search?q=徐汇区…'` sends: the Chinese query as raw UTF-8 bytes.
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=120) as sock:
+            sock.sendall(f"GET /api/search?q={QUESTION}&k=3 HTTP/1.1\r\nHost: {host}\r\n"
+                         "Connection: close\r\n\r\n".encode("utf-8"))
+            raw = b"".join(iter(lambda: sock.recv(65536), b""))
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert any("710家" in h["text"] for h in json.loads(body)["hits"])
     finally:
         code = stop_server(proc)
     assert code == 0, (tmp_path / "serve.log").read_text()
