@@ -170,7 +170,8 @@ class Searcher:
                 out.append(vec)
         if missing:
             unique = list(dict.fromkeys(missing))
-            fresh = dict(zip(unique, self.embedder.encode_queries(unique)))
+            # Copies: a row view would keep its whole batch alive in the cache.
+            fresh = {q: vec.copy() for q, vec in zip(unique, self.embedder.encode_queries(unique))}
             with self._cache_lock:
                 for q, vec in fresh.items():
                     self._query_cache[q] = vec
