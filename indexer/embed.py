@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from indexer import direct
 from indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
 from indexer.cores import WATCH
 from indexer.errors import ModelError
@@ -39,16 +40,30 @@ class Embedder:
     vocabulary and normaliser (see ``bundled_model.bundled_fingerprint``).
     """
 
-    def __init__(self, model: Any, name: str, fingerprint: str) -> None:
-        self._model = model  # a sentence_transformers.SentenceTransformer
+    def __init__(self, model: Any, name: str, fingerprint: str, direct: Any = None,
+                 load_model: Callable[[], Any] | None = None) -> None:
+        self._st = model                # a sentence_transformers.SentenceTransformer, or None until needed
+        self._direct = direct           # a direct.DirectEncoder: the same vectors without sentence-transformers
+        self._load_model = load_model
         self.name = name
         self.fingerprint = fingerprint
-        self.dim = int(model.get_embedding_dimension())
-        self.max_seq_length = int(model.max_seq_length or 512)
-        self.auto_threads = False      # True: threads chosen per call (indexer/cores.py)
-        prompts = dict(model.prompts or {})
+        self.auto_threads = False       # True: threads chosen per call (indexer/cores.py)
+        if direct is not None:
+            self.dim, self.max_seq_length, prompts = direct.dim, direct.max_seq_length, direct.prompts
+        else:
+            self.dim = int(model.get_embedding_dimension())
+            self.max_seq_length = int(model.max_seq_length or 512)
+            prompts = dict(model.prompts or {})
+        self._prompts = prompts
         self._query_prompt = next((p for p in _QUERY_PROMPT_NAMES if prompts.get(p)), None)
         self._document_prompt = next((p for p in _DOCUMENT_PROMPT_NAMES if prompts.get(p)), None)
+
+    @property
+    def _model(self) -> Any:
+        """The sentence-transformers model (loaded on first use when encoding goes direct)."""
+        if self._st is None:
+            self._st = self._load_model()
+        return self._st
 
     @classmethod
     def load(cls, model: str | None, cache_dir: Path, threads: int | None = None) -> "Embedder":
@@ -66,22 +81,31 @@ class Embedder:
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
         import transformers
-        from sentence_transformers import SentenceTransformer
 
         if threads:
             torch.set_num_threads(threads)
         else:                   # one or all cores per call, by what the machine is doing (indexer/cores.py)
             torch.set_num_threads(WATCH.threads())
-        # fp32 even for fp16 checkpoints (CPU); transformers < 4.56 calls the argument torch_dtype.
-        old = tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 56)
-        try:
-            st = SentenceTransformer(str(folder), device="cpu", local_files_only=True,
-                                     model_kwargs={"torch_dtype" if old else "dtype": torch.float32})
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-            raise ModelError(f"cannot load model {name!r} from {folder}: "
-                             f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
-        st.eval()
-        embedder = cls(st, name, digest[:16])
+        def load_st():
+            from sentence_transformers import SentenceTransformer
+
+            # fp32 even for fp16 checkpoints (CPU); transformers < 4.56 calls the argument torch_dtype.
+            old = tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 56)
+            try:
+                st = SentenceTransformer(str(folder), device="cpu", local_files_only=True,
+                                         model_kwargs={"torch_dtype" if old else "dtype": torch.float32})
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+                raise ModelError(f"cannot load model {name!r} from {folder}: "
+                                 f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
+            return st.eval()
+
+        encoder = None
+        if direct.supported(folder):
+            try:
+                encoder = direct.DirectEncoder(folder)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError):
+                encoder = None          # sentence-transformers will say what is wrong
+        embedder = cls(None, name, digest[:16], encoder, load_st) if encoder else cls(load_st(), name, digest[:16])
         embedder.auto_threads = not threads
         return embedder
 
@@ -104,9 +128,13 @@ class Embedder:
         order = np.argsort([-n for n in self._token_lengths(texts)], kind="stable")
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
-            vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
-                                      batch_size=len(idx), convert_to_numpy=True,
-                                      show_progress_bar=False)
+            if self._direct is not None:
+                prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
+                vecs = self._direct.encode([prompt + texts[i] for i in idx])
+            else:
+                vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
+                                          batch_size=len(idx), convert_to_numpy=True,
+                                          show_progress_bar=False)
             out[idx] = vecs
             if progress is not None:
                 progress(len(idx))
@@ -114,6 +142,8 @@ class Embedder:
         return out / np.maximum(norms, 1e-12)  # models without a Normalize module too
 
     def _token_lengths(self, texts: list[str]) -> list[int]:
+        if self._direct is not None:
+            return [min(n, self.max_seq_length) for n in self._direct.token_lengths(texts)] if texts else []
         tokenizer = self._model.tokenizer
         if tokenizer is None or not texts:
             return [len(t) for t in texts]

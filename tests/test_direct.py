@@ -1,0 +1,37 @@
+"""Encoding without sentence-transformers (indexer/direct.py) gives the same vectors bit for bit."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.embed import Embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _texts() -> list[str]:
+    out = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "seeds").glob("*.txt"))]     # > 512 tokens
+    for text in out[:]:
+        out += [line.strip() for line in text.splitlines() if line.strip()][:40]
+    return out + ["", " ", "AR/VR", "徐汇区有多少家人工智能企业？", "a" * 3000, "<unk> 𠮷 Ａ\u0301"]
+
+
+@pytest.mark.slow
+def test_direct_equals_sentence_transformers(embedder):
+    if embedder._direct is None:
+        pytest.skip("this model goes through sentence-transformers")
+    via_st = Embedder(embedder._model, embedder.name, embedder.fingerprint)
+    texts = _texts()
+    for batch in (1, 7, 32):
+        assert np.array_equal(embedder.encode_documents(texts, batch_size=batch),
+                              via_st.encode_documents(texts, batch_size=batch)), batch
+    queries = texts[5:60]
+    assert np.array_equal(embedder.encode_queries(queries), via_st.encode_queries(queries))
+    single = np.vstack([embedder.encode_queries([q]) for q in queries[:10]])
+    assert np.array_equal(single, np.vstack([via_st.encode_queries([q]) for q in queries[:10]]))
+    assert (embedder.dim, embedder.max_seq_length) == (via_st.dim, via_st.max_seq_length)
+    assert embedder._token_lengths(texts) == via_st._token_lengths(texts)
+    json.dumps(embedder._prompts)
