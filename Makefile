@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench load install install-test clean
+.PHONY: serve test index bench bench-quality load install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,14 @@ test: install-test
 	$(BIN)/python -m pytest -q
 
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
+# bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages and the side by
+# side comparisons -> bench/results.md, docs/scaling.png. About 20 minutes once the synthetic
+# corpora are cached in bench/tmp/synth; building the 10^6 one the first time takes ~40 minutes more.
 bench: install-test
+	cd bench && ../$(BIN)/python scale.py
+
+# The slower quality benchmarks: retrieval and answer quality, full embedding throughput.
+bench-quality: install-test
 	cd bench && ../$(BIN)/python retrieval.py && ../$(BIN)/python calibrate.py && ../$(BIN)/python embed_throughput.py
 
 # A real server under 32 clients for 60 s (LOAD_SECONDS=, LOAD_CLIENTS= to change); writes bench/load.md and .json.
