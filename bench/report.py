@@ -37,6 +37,17 @@ def markdown(r: dict) -> str:
         out.append(f"| {int(n):,} | {row['vectors']} | {row['vector_index']} | {s['p50']} / {s['p95']} / {s['p99']} | "
                    f"{a['p50']} / {a['p95']} / {a['p99']} | {row['peak_rss_mb']} | {row['disk_mb']} | "
                    f"{row['cold_start_s']} | {row['build_s']} |")
+    if any("embed_ms" in row for row in r["sizes"].values()):
+        out += ["\nWhere the time goes: the query embedding alone (new questions), and the same searches again "
+                "with their query vectors in the cache (everything but the embedding: lexical, vector search, "
+                "fusion, highlighting). The cache is the query-embedding cache wenda keeps for repeated "
+                "questions; the latencies above never use it.\n",
+                "| passages | query embedding p50 / p99 ms | search with cached embedding p50 / p99 ms |",
+                "|---|---|---|"]
+        for n, row in sorted(r["sizes"].items(), key=lambda kv: int(kv[0])):
+            if "embed_ms" in row and row["embed_ms"]:
+                e, c = row["embed_ms"], row["search_cached_ms"]
+                out.append(f"| {int(n):,} | {e['p50']} / {e['p99']} | {c['p50']} / {c['p99']} |")
     out += ["\nText: seeds and CMRC clauses recombined into distinct passages with the seed passages' length "
             f"distribution (bench/synth.py; clause-wise tokens equal whole-passage tokens in "
             f"{r['synthetic_token_check']:.0%} of sampled passages). Vectors: 10^3 passages embedded by the model; "

@@ -82,11 +82,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer queries (a smoke run)")
     ap.add_argument("--merge", action="store_true",
                     help="only measure --sizes (and their approximate search) and add them to bench/results.json")
+    ap.add_argument("--before-after", action="store_true", help="with --merge: the before/after rows too")
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     n_search, n_ask = (40, 20) if args.quick else (200, 100)
     if args.merge:
-        return merge(sizes, n_search, n_ask)
+        return merge(sizes, n_search, n_ask, args.before_after)
     started = time.time()
     res: dict = {"load_1min_start": round(os.getloadavg()[0], 2), "sizes": {}}
     analyzer = Analyzer()
@@ -142,7 +143,7 @@ def measure_size(n: int, analyzer, material, embedder, offset: int, n_search: in
     return row
 
 
-def merge(sizes: list[int], n_search: int, n_ask: int) -> None:
+def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = False) -> None:
     """Measure more sizes into an existing bench/results.json (e.g. 10^6 once its cache is built)."""
     started = time.time()
     res = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
@@ -154,9 +155,12 @@ def merge(sizes: list[int], n_search: int, n_ask: int) -> None:
     embedder = Embedder.load(None, cache_dir())
     for n in sizes:
         res["sizes"][n] = measure_size(n, analyzer, material, embedder, 900, n_search, n_ask)
+    if before_after_too:
+        res["before_after"] = before_after(seeds_index(), [100_000], n_search, n_ask)
     questions = [q for q, _ in identical.queries(150)][:100]
     qvecs = embedder.encode_queries(questions)
-    res["ann"] = [a for a in res["ann"] if a["n"] not in sizes] + ann_rows(sizes, material, embedder, qvecs, analyzer)
+    res["ann"] = [a for a in res["ann"] if a["n"] not in sizes] + ann_rows(sizes, material, embedder, qvecs, analyzer,
+                                                                          real=False)
     res["merged"] = res.get("merged", []) + [{"sizes": sizes, "minutes": round((time.time() - started) / 60, 1),
                                              "load_1min_end": round(os.getloadavg()[0], 2)}]
     res["machine"] = machine()
@@ -183,11 +187,14 @@ def before_after(seeds: Path, big: list[int], n_search: int, n_ask: int) -> dict
     out: dict = {"base_commit": BASE_COMMIT, "rows": []}
     for n in big:
         index = synth.SYNTH / f"n{n}-v{synth.VERSION}-random-t200000"
-        for label, code, threads in (("before (FTS5 bm25, torch default threads)", tree, ()),
-                                     ("+ posting-array BM25, numpy pool (2 threads fixed)", None, ("--threads", "2")),
-                                     ("+ threads per query by machine load (now)", None, ())):
-            row = run_worker(index, "--search", str(n_search // 2), "--ask", str(n_ask // 2), "--offset", "600",
-                             *threads, code=code)
+        for label, code, threads in (("before: FTS5 bm25, sentence-transformers, torch's default 2 threads", tree, ()),
+                                     ("before, 1 thread", tree, ("--threads", "1")),
+                                     ("now, 1 thread: posting-array BM25, numpy pool, direct encoder", None,
+                                      ("--threads", "1")),
+                                     ("now, 2 threads", None, ("--threads", "2")),
+                                     ("now: threads per query by machine load (the default)", None, ())):
+            row = run_worker(index, "--search", str(n_search * 3 // 10), "--ask", str(n_ask * 3 // 10),
+                             "--offset", "600", *threads, code=code)
             out["rows"].append({"passages": n, "code": label, **row})
             print(label, json.dumps(row), flush=True)
     checks = {}
@@ -204,11 +211,12 @@ def before_after(seeds: Path, big: list[int], n_search: int, n_ask: int) -> dict
     return out
 
 
-def ann_rows(sizes: list[int], material, embedder, qvecs: np.ndarray, analyzer) -> list[dict]:
+def ann_rows(sizes: list[int], material, embedder, qvecs: np.ndarray, analyzer, real: bool = True) -> list[dict]:
     rows = []
     clause_vecs = synth.clause_vectors(material, embedder)
-    real = clause_vecs[np.random.default_rng(3).permutation(len(clause_vecs))]
-    rows += compare.exact_vs_ann("real e5 (clauses of the seeds and CMRC)", real, qvecs)
+    if real:
+        shuffled = clause_vecs[np.random.default_rng(3).permutation(len(clause_vecs))]
+        rows += compare.exact_vs_ann("real e5 (clauses of the seeds and CMRC)", shuffled, qvecs)
     for n in sizes:
         if n != 100_000:
             continue
