@@ -66,11 +66,13 @@ def markdown(r: dict) -> str:
         out += ["\n## Before and after the speed-ups\n",
                 f"Same questions, same index; \"before\" is this tree with the speed-up files as of "
                 f"{ba['base_commit']}.\n",
-                "| passages | code | search p50 / p95 / p99 ms | ask p50 / p95 ms | load |", "|---|---|---|---|---|"]
+                "| passages | code | search p50 / p95 / p99 ms | ask p50 / p95 ms | query embedding p50 ms | "
+                "cold start s | load |", "|---|---|---|---|---|---|---|"]
         for row in ba["rows"]:
             s, a = row["search_ms"], row["ask_ms"]
+            emb = row.get("embed_ms", {}).get("p50", "")
             out.append(f"| {row['passages']:,} | {row['code']} | {s['p50']} / {s['p95']} / {s['p99']} | "
-                       f"{a['p50']} / {a['p95']} | {row['loadavg_end']} |")
+                       f"{a['p50']} / {a['p95']} | {emb} | {row['cold_start_s']} | {row['loadavg_end']} |")
     if ba.get("identical"):
         out += ["\nResults before vs after (bench/identical.py: top-10 with all four scores as exact floats, "
                 "answers with offsets and confidence):\n",
@@ -80,11 +82,14 @@ def markdown(r: dict) -> str:
             out.append(f"| {name} | {c['compared']} | {c['identical_ranking']} | {c['identical_hits_and_scores']} | "
                        f"{c['identical_answers']} |")
     out += ["\n## Side by side\n", "### Lexical: wenda vs rank-bm25 on the same jieba tokens\n",
-            "| passages | wenda top-10 ms p50 / p99 | rank-bm25 ms p50 / p99 | rank-bm25 index build s | "
-            "top-10 overlap |", "|---|---|---|---|---|"]
+            "| passages | wenda (posting arrays) top-10 ms p50 / p99 | FTS5 bm25() (wenda before) ms p50 / p99 | "
+            "rank-bm25 ms p50 / p99 | rank-bm25 index build s | top-10 overlap wenda vs rank-bm25 |",
+            "|---|---|---|---|---|---|"]
     for b in r["bm25"]:
-        out.append(f"| {b['passages']:,} | {b['ours_ms']['p50']} / {b['ours_ms']['p99']} | {b['rank_bm25_ms']['p50']} / "
-                   f"{b['rank_bm25_ms']['p99']} | {b['rank_bm25_index_build_s']} | {b['top10_overlap']} |")
+        fts = f"{b['fts5_ms']['p50']} / {b['fts5_ms']['p99']}" if b.get("fts5_ms") else ""
+        out.append(f"| {b['passages']:,} | {b['ours_ms']['p50']} / {b['ours_ms']['p99']} | {fts} | "
+                   f"{b['rank_bm25_ms']['p50']} / {b['rank_bm25_ms']['p99']} | {b['rank_bm25_index_build_s']} | "
+                   f"{b['top10_overlap']} |")
     out += ["\nThe BM25 variants differ slightly (rank-bm25 floors negative IDF at a quarter of the mean IDF, "
             "FTS5 at 1e-6), hence overlap below 1.\n",
             "### Vectors: exact vs approximate (one query at a time, one thread, top 100)\n",

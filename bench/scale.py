@@ -157,6 +157,10 @@ def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = 
         res["sizes"][n] = measure_size(n, analyzer, material, embedder, 900, n_search, n_ask)
     if before_after_too:
         res["before_after"] = before_after(seeds_index(), [100_000], n_search, n_ask)
+        questions = [q for q, _ in identical.queries(150)][:100]
+        res["bm25"] = [compare.bm25_vs_ours(synth.SYNTH / f"n{n}-v{synth.VERSION}" / "passages.sqlite",
+                                           questions[:50 if n >= 100_000 else 100], analyzer)
+                       for n in (10_000, 100_000) if n in res["sizes"]]
     questions = [q for q, _ in identical.queries(150)][:100]
     qvecs = embedder.encode_queries(questions)
     res["ann"] = [a for a in res["ann"] if a["n"] not in sizes] + ann_rows(sizes, material, embedder, qvecs, analyzer,
