@@ -143,8 +143,10 @@ class Searcher:
         k = check_k(k, self.max_k)
         allowed = self._allowed_ids(index, doc)
         qvecs = self.embed_queries(cleaned)
-        if getattr(self.embedder, "auto_threads", False):
-            vectors.set_threads(WATCH.threads())      # as many as the query embedding used
+        # One FAISS thread for a few queries: splitting one exact search over OpenMP threads took
+        # 26-34 ms at 10^5 vectors against 6.4 ms on one thread with the other core busy at all
+        # (bench/results.md); batches take the BLAS path, where threads pay.
+        vectors.set_threads(WATCH.threads() if len(cleaned) >= 20 else 1)
         depth = max(self.fusion.candidates, k * 3)
         dense_scores, dense_ids = vectors.search(index.vectors, qvecs, depth, allowed)
         results = []
