@@ -66,8 +66,12 @@ def compare(old: Path, new: Path) -> dict:
     same_hits = sum(x["hits"] == y["hits"] for x, y in zip(a, b))
     same_ids = sum([h[0] for h in x["hits"]] == [h[0] for h in y["hits"]] for x, y in zip(a, b))
     same_answers = sum(x["answer"] == y["answer"] for x, y in zip(a, b))
+    same_found = sum(x["answer"][:2] == y["answer"][:2] and x["answer"][3] == y["answer"][3] for x, y in zip(a, b))
+    diff = max([abs(u - v) for x, y in zip(a, b) for h, g in zip(x["hits"], y["hits"]) for u, v in zip(h[1:], g[1:])]
+               + [abs(x["answer"][2] - y["answer"][2]) for x, y in zip(a, b)] + [0.0])
     return {"queries": len(a), "compared": min(len(a), len(b)), "identical_hits_and_scores": same_hits,
-            "identical_ranking": same_ids, "identical_answers": same_answers}
+            "identical_ranking": same_ids, "identical_answers": same_answers,
+            "same_answer_text_and_citations": same_found, "max_score_difference": diff}
 
 
 def main() -> None:

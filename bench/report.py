@@ -16,6 +16,12 @@ def markdown(r: dict) -> str:
            f"{r['load_1min_start']} at the start, {r['load_1min_end']} at the end; this machine is shared with "
            "other developers' builds and tests, so figures move with what else runs (2.0 = both cores busy). "
            f"The whole run took {r['minutes']} minutes.\n"]
+    for m in r.get("merged", []):
+        out.append(f"Sizes {', '.join(f'{n:,}' for n in m['sizes'])}"
+                   f"{' and the before/after rows' if m.get('before_after') else ''} were then measured again by "
+                   f"`{m.get('command', 'python bench/scale.py --merge')}` ({m['minutes']} minutes, load "
+                   f"{m.get('load_1min_start', '?')} at its start, {m['load_1min_end']} at its end); those rows "
+                   "replace the first run's.\n")
     big = r["sizes"].get(100_000) or r["sizes"].get("100000")
     if big:
         out += ["## Targets (10^5 passages, seeds cold start)\n",
@@ -76,11 +82,16 @@ def markdown(r: dict) -> str:
     if ba.get("identical"):
         out += ["\nResults before vs after (bench/identical.py: top-10 with all four scores as exact floats, "
                 "answers with offsets and confidence):\n",
-                "| index | questions | same ranking | same hits and scores (bit for bit) | same answers |",
-                "|---|---|---|---|---|"]
+                "| index | questions | same ranking | same hits and scores (bit for bit) | same answer text and "
+                "citations | same answers incl. confidence (bit for bit) | largest score difference |",
+                "|---|---|---|---|---|---|---|"]
         for name, c in ba["identical"].items():
             out.append(f"| {name} | {c['compared']} | {c['identical_ranking']} | {c['identical_hits_and_scores']} | "
-                       f"{c['identical_answers']} |")
+                       f"{c.get('same_answer_text_and_citations', '')} | {c['identical_answers']} | "
+                       f"{c.get('max_score_difference', '')} |")
+        out.append("\nSingle queries now search FAISS on one thread (the last speed-up); FAISS's one-thread and "
+                   "two-thread inner products differ in float32's last bits, which is the score difference above; "
+                   "no ranking, answer or citation changed.")
     out += ["\n## Side by side\n", "### Lexical: wenda vs rank-bm25 on the same jieba tokens\n",
             "| passages | wenda (posting arrays) top-10 ms p50 / p99 | FTS5 bm25() (wenda before) ms p50 / p99 | "
             "rank-bm25 ms p50 / p99 | rank-bm25 index build s | top-10 overlap wenda vs rank-bm25 |",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import BENCH, ROOT, WORK, cache_dir, eval_file, machine, write_results
+from common import BENCH, ROOT, WORK, cache_dir, command, eval_file, machine, write_results
 
 import compare  # noqa: E402
 import identical  # noqa: E402
@@ -83,9 +83,19 @@ def main() -> None:
     ap.add_argument("--merge", action="store_true",
                     help="only measure --sizes (and their approximate search) and add them to bench/results.json")
     ap.add_argument("--before-after", action="store_true", help="with --merge: the before/after rows too")
+    ap.add_argument("--render", action="store_true", help="only rewrite results.md and the plot from results.json")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     n_search, n_ask = (40, 20) if args.quick else (200, 100)
+    if args.render:         # rewrite bench/results.md and the plot from bench/results.json
+        res = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
+        for name, index in (("seeds", "seeds-index"), ("10^4 synthetic", f"n10000-v{synth.VERSION}-random-t200000")):
+            old, new = WORK / f"identical-{index}-old.jsonl", WORK / f"identical-{index}-new.jsonl"
+            if name in res.get("before_after", {}).get("identical", {}) and old.exists() and new.exists():
+                res["before_after"]["identical"][name] = identical.compare(old, new)     # the saved dumps
+        report.plot(res, ROOT / "docs" / "scaling.png")
+        write_results("results", "wenda at scale: indexing, latency, memory, cold start", report.markdown(res), res)
+        return
     if args.merge:
         return merge(sizes, n_search, n_ask, args.before_after)
     started = time.time()
@@ -145,7 +155,7 @@ def measure_size(n: int, analyzer, material, embedder, offset: int, n_search: in
 
 def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = False) -> None:
     """Measure more sizes into an existing bench/results.json (e.g. 10^6 once its cache is built)."""
-    started = time.time()
+    started, load_start = time.time(), round(os.getloadavg()[0], 2)
     res = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
     res["sizes"] = {int(k): v for k, v in res["sizes"].items()}
     analyzer = Analyzer()
@@ -153,6 +163,8 @@ def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = 
     from indexer.embed import Embedder
 
     embedder = Embedder.load(None, cache_dir())
+    res["cold_start_seeds_s"] = sorted(run_worker(seeds_index(), "--search", "0", "--ask", "0")["cold_start_s"]
+                                       for _ in range(3))
     for n in sizes:
         res["sizes"][n] = measure_size(n, analyzer, material, embedder, 900, n_search, n_ask)
     if before_after_too:
@@ -166,6 +178,8 @@ def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = 
     res["ann"] = [a for a in res["ann"] if a["n"] not in sizes] + ann_rows(sizes, material, embedder, qvecs, analyzer,
                                                                           real=False)
     res["merged"] = res.get("merged", []) + [{"sizes": sizes, "minutes": round((time.time() - started) / 60, 1),
+                                             "command": command(), "before_after": before_after_too,
+                                             "load_1min_start": load_start,
                                              "load_1min_end": round(os.getloadavg()[0], 2)}]
     res["machine"] = machine()
     report.plot(res, ROOT / "docs" / "scaling.png")
