@@ -36,8 +36,9 @@ test: install-test
 
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
 # bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages and the side by
-# side comparisons -> bench/results.md, docs/scaling.png. About 20 minutes once the synthetic
-# corpora are cached in bench/tmp/synth; building the 10^6 one the first time takes ~40 minutes more.
+# side comparisons -> bench/results.md, docs/scaling.png. 9 minutes once the synthetic corpora are
+# cached in bench/tmp/synth; building them the first time takes ~1 hour more (10^6: store 35 min,
+# HNSW 16 min, on the busy machine).
 bench: install-test
 	cd bench && ../$(BIN)/python scale.py
 
