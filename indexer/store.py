@@ -214,25 +214,6 @@ class StoreReader:
             out.update((int(r), float(s)) for r, s in rows)
         return out
 
-    def doc_freqs(self, terms: Sequence[str], view: str = "words") -> list[int]:
-        """In how many passages each term occurs (0 for unknown terms)."""
-        if not terms:
-            return []
-        conn = self._conn()
-        vocab = f"vocab_{view}"
-        if not getattr(self._local, vocab, False):
-            # fts5vocab reads the FTS index; created in the temp schema, the file stays untouched
-            conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{vocab} USING fts5vocab(main, "
-                         f"{_LEXICAL_TABLES[view]}, 'row')")
-            setattr(self._local, vocab, True)
-        unique = list(dict.fromkeys(terms))
-        found: dict[str, int] = {}
-        for i in range(0, len(unique), 500):
-            chunk = unique[i:i + 500]
-            found.update(conn.execute(f"SELECT term, doc FROM temp.{vocab} WHERE term IN "
-                                      f"({','.join('?' * len(chunk))})", chunk).fetchall())
-        return [int(found.get(t, 0)) for t in terms]
-
     def rowids_matching(self, source_glob: str) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]
 
