@@ -203,10 +203,12 @@ def corpus(n: int, analyzer: Analyzer, m: Material) -> Corpus:
 
 
 def index_dir(c: Corpus, kind: str, vecs_of, embedder_info: dict, analyzer: Analyzer,
-              hnsw_threshold: int = vectors.DEFAULT_HNSW_THRESHOLD) -> Path:
+              hnsw_threshold: int = vectors.DEFAULT_HNSW_THRESHOLD,
+              half_threshold: int = vectors.DEFAULT_HALF_THRESHOLD) -> Path:
     """A complete wenda index folder (manifest, CURRENT) over the corpus with ``kind`` vectors;
     ``vecs_of()`` makes the vectors in rowid order when the folder is not cached yet."""
-    out = c.folder.parent / f"{c.folder.name}-{kind}-t{hnsw_threshold}"
+    half = half_threshold <= len(c.rowids) < hnsw_threshold         # float16 vectors (indexer/vectors.py)
+    out = c.folder.parent / f"{c.folder.name}-{kind}-t{hnsw_threshold}{'-fp16' if half else ''}"
     if (out / CURRENT_FILE).exists():
         return out
     shutil.rmtree(out, ignore_errors=True)
@@ -215,14 +217,15 @@ def index_dir(c: Corpus, kind: str, vecs_of, embedder_info: dict, analyzer: Anal
     os.link(c.folder / STORE_FILE, gen / STORE_FILE)
     order = np.argsort(c.rowids)
     vecs = vecs_of()[order]
-    index = vectors.build(c.rowids[order], vecs, vecs.shape[1], hnsw_threshold)
+    index = vectors.build(c.rowids[order], vecs, vecs.shape[1], hnsw_threshold, half_threshold)
     vectors.save(index, gen / vectors.VECTORS_FILE)
     manifest = {
         "format": FORMAT_VERSION, "wenda_version": "bench", "generation": "gen-synth",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "root": f"synthetic ({kind} vectors)",
         "model": embedder_info, "chunking": {**ChunkSettings().as_dict(), "embed_context": True},
         "analyzer": analyzer.description(),
-        "vector_index": {"kind": vectors.kind_of(index), "metric": "inner_product", "hnsw_threshold": hnsw_threshold},
+        "vector_index": {"kind": vectors.kind_of(index), "metric": "inner_product",
+                         "half_threshold": half_threshold, "hnsw_threshold": hnsw_threshold},
         "sources": {}, "counts": {"documents": -(-len(c.rowids) // PER_DOC), "passages": len(c.rowids),
                                   "embedded_this_build": 0},
         "files": {name: file_digest(gen / name) for name in (STORE_FILE, vectors.VECTORS_FILE)},
@@ -241,7 +244,7 @@ def model_record() -> dict:
 
 def random_index(n: int, analyzer: Analyzer, m: Material) -> Path:
     """The index folder the latency benchmark uses at n passages: random unit vectors, and the vector
-    index wenda builds at that size (flat below vectors.DEFAULT_HNSW_THRESHOLD, HNSW above)."""
+    index wenda builds at that size (indexer/vectors.py: float32, float16 or HNSW by size)."""
     c = corpus(n, analyzer, m)
     return index_dir(c, "random", lambda: random_vectors(len(c.rowids), 384), model_record(), analyzer)
 

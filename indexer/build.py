@@ -50,6 +50,7 @@ class IndexSettings:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     batch_size: int = 32
     hnsw_threshold: int = vectors.DEFAULT_HNSW_THRESHOLD
+    half_threshold: int = vectors.DEFAULT_HALF_THRESHOLD     # float16 vectors from this many on
 
 
 @dataclass
@@ -309,7 +310,7 @@ class Builder:
             file_names.append(USER_DICT_FILE)
 
         ids, vecs, dim = self._all_vectors(out, previous, new_passages, new_vectors, old_manifest)
-        index = vectors.build(ids, vecs, dim, settings.hnsw_threshold)
+        index = vectors.build(ids, vecs, dim, settings.hnsw_threshold, settings.half_threshold)
         vectors.save(index, out / vectors.VECTORS_FILE)
         self._step("vectors written")
 
@@ -327,7 +328,7 @@ class Builder:
             "chunking": self._chunking_record(),
             "analyzer": self.analyzer.description(),
             "vector_index": {"kind": vectors.kind_of(index), "metric": "inner_product",
-                             "hnsw_threshold": settings.hnsw_threshold},
+                             "half_threshold": settings.half_threshold, "hnsw_threshold": settings.hnsw_threshold},
             "sources": {d["source"]: {"sha256": d["sha256"], "title": d["title"], "chars": d["chars"],
                                       "passages": d["passages"]} for d in docs},
             "counts": {"documents": len(docs), "passages": int(len(ids)),

@@ -2,9 +2,11 @@
 pooling (prompt included) -> Normalize, such as the bundled multilingual-e5-small.
 
 Importing sentence-transformers (and the scikit-learn it pulls in) is most of a cold start: 8 of
-the 20 s to a first answer measured on a busy 2-core machine. Here the same Hugging Face model
-class runs on the same token ids and is pooled with the very operations of sentence-transformers'
-Pooling and Normalize modules, so the vectors are the same bit for bit (tests/test_direct.py).
+the 20 s to a first answer measured on a busy 2-core machine; transformers' model classes another
+2.4 s of 6.3. Here the encoder of indexer/xlmr.py (the same operations as transformers'
+XLMRobertaModel, in plain torch) runs on the same token ids, and its output is pooled with the very
+operations of sentence-transformers' Pooling and Normalize modules, so the vectors are the same
+bit for bit (tests/test_direct.py).
 """
 from __future__ import annotations
 
@@ -26,15 +28,17 @@ def supported(folder: Path) -> bool:
     modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
     return (kinds == ["Transformer", "Pooling", "Normalize"] and modes == ["pooling_mode_mean_tokens"]
             and pooling.get("include_prompt", True) and (folder / "tokenizer.json").is_file()
-            and config.get("model_type") == "xlm-roberta")
+            and (folder / "model.safetensors").is_file() and config.get("model_type") == "xlm-roberta"
+            and config.get("hidden_act", "gelu") == "gelu" and not config.get("is_decoder")
+            and config.get("position_embedding_type", "absolute") == "absolute")
 
 
 class DirectEncoder:
     def __init__(self, folder: Path) -> None:
         import torch
         from tokenizers import Tokenizer
-        from transformers import XLMRobertaModel
-        from transformers.utils import logging as hf_logging
+
+        from indexer.xlmr import Encoder
 
         self._torch = torch
         sbert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")) \
@@ -46,28 +50,23 @@ class DirectEncoder:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()        # the checkpoint's unused pooler weights are expected
-        try:
-            self.model = XLMRobertaModel.from_pretrained(str(folder), dtype=torch.float32, add_pooling_layer=False,
-                                                         local_files_only=True).eval()
-        finally:
-            hf_logging.set_verbosity(verbosity)
-        self.dim = int(self.model.config.hidden_size)
+        self.model = Encoder(folder)
+        self.dim = self.model.dim
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """One batch, padded to its longest text, as sentence-transformers does."""
+    def encode(self, texts: list[str], half: bool = False) -> np.ndarray:
+        """One batch, padded to its longest text, as sentence-transformers does; ``half``: matrix
+        products in bfloat16 (indexer/xlmr.py)."""
         torch = self._torch
         encoded = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encoded)
-        pad = self.model.config.pad_token_id
+        pad = self.model.config.pad_id
         ids = torch.tensor([e.ids + [pad] * (width - len(e.ids)) for e in encoded], dtype=torch.int64)
         mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encoded], dtype=torch.int64)
         with torch.inference_mode():
-            tokens = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            tokens = self.model.last_hidden_state(ids, mask, half)
             # sentence_transformers Pooling._forward_padded, mode "mean", then Normalize
             m = mask.unsqueeze(-1).to(tokens.dtype)
             total = (tokens * m).sum(dim=1, dtype=tokens.dtype)

@@ -80,13 +80,13 @@ class Embedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         import torch
-        import transformers
 
         if threads:
             torch.set_num_threads(threads)
         else:                   # one or all cores per call, by what the machine is doing (indexer/cores.py)
             torch.set_num_threads(WATCH.threads())
         def load_st():
+            import transformers
             from sentence_transformers import SentenceTransformer
 
             # fp32 even for fp16 checkpoints (CPU); transformers < 4.56 calls the argument torch_dtype.
@@ -109,9 +109,19 @@ class Embedder:
         embedder.auto_threads = not threads
         return embedder
 
-    def encode_queries(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """(n, dim) float32 vectors of search queries (with the model's query prompt, if any)."""
-        return self._encode(texts, self._query_prompt, batch_size, None)
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 32, half: bool = False) -> np.ndarray:
+        """(n, dim) float32 vectors of search queries (with the model's query prompt, if any);
+        ``half``: matrix products in bfloat16 where ``half_available`` (else ignored)."""
+        return self._encode(texts, self._query_prompt, batch_size, None, half and self.half_available)
+
+    @property
+    def half_available(self) -> bool:
+        """bfloat16 encoding is offered: the direct encoder, on a CPU with native bfloat16."""
+        if self._direct is None:
+            return False
+        from indexer.xlmr import bf16_native
+
+        return bf16_native()
 
     def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
                          progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -119,7 +129,7 @@ class Embedder:
         return self._encode(texts, self._document_prompt, batch_size, progress)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
-                progress: Callable[[int], None] | None) -> np.ndarray:
+                progress: Callable[[int], None] | None, half: bool = False) -> np.ndarray:
         texts, batch_size = list(texts), max(1, batch_size)
         if self.auto_threads:
             _set_threads(WATCH.threads())
@@ -130,7 +140,7 @@ class Embedder:
             idx = order[start:start + batch_size]
             if self._direct is not None:
                 prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
-                vecs = self._direct.encode([prompt + texts[i] for i in idx])
+                vecs = self._direct.encode([prompt + texts[i] for i in idx], half)
             else:
                 vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
                                           batch_size=len(idx), convert_to_numpy=True,

@@ -96,20 +96,26 @@ class Analyzer:
     def fold_with_map(self, text: str) -> tuple[str, list[int]]:
         """Folded text plus, for each folded character, the index of the original character it
         came from; lets matches found in folded text be marked in the original."""
-        out: list[str] = []
+        get = self._char_fold.get
+        parts = [get(ch) for ch in text]
+        if None in parts:
+            parts = [self._fold_char(ch) if part is None else part for ch, part in zip(text, parts)]
+        folded = "".join(parts)
+        if len(folded) == len(text) and "" not in parts:    # one character for one: the usual case
+            return folded, list(range(len(text)))
         origin: list[int] = []
-        for i, ch in enumerate(text):
-            folded = self._char_fold.get(ch)
-            if folded is None:
-                folded = unicodedata.normalize("NFKC", ch).lower()
-                if folded and not folded.isascii():
-                    with self._cc_lock:
-                        folded = self._t2s.convert(folded)
-                if len(self._char_fold) < 100_000:
-                    self._char_fold[ch] = folded
-            out.append(folded)
-            origin.extend([i] * len(folded))
-        return "".join(out), origin
+        for i, part in enumerate(parts):
+            origin.extend([i] * len(part))
+        return folded, origin
+
+    def _fold_char(self, ch: str) -> str:
+        folded = unicodedata.normalize("NFKC", ch).lower()
+        if folded and not folded.isascii():
+            with self._cc_lock:
+                folded = self._t2s.convert(folded)
+        if len(self._char_fold) < 100_000:
+            self._char_fold[ch] = folded
+        return folded
 
 
 def match_terms(terms: list[str]) -> list[str]:
@@ -133,7 +139,7 @@ def mark_terms(text: str, terms: list[str], analyzer: Analyzer, open_tag: str = 
     import html
 
     folded, origin = analyzer.fold_with_map(text)
-    marked = [False] * len(text)
+    marked = bytearray(len(text))
     # Single Chinese characters ("区", "家") would light up half the passage: mark them only
     # when the query has nothing longer.
     longer = [t for t in terms if len(t) > 1 or t.isascii()]
@@ -142,13 +148,14 @@ def mark_terms(text: str, terms: list[str], analyzer: Analyzer, open_tag: str = 
             continue
         for m in re.finditer(re.escape(term), folded):
             for j in range(m.start(), m.end()):
-                marked[origin[j]] = True
-    out, inside = [], False
-    for ch, on in zip(text, marked):
-        if on != inside:
-            out.append(open_tag if on else close_tag)
-            inside = on
-        out.append(html.escape(ch, quote=False))
-    if inside:
-        out.append(close_tag)
+                marked[origin[j]] = 1
+    # Escaped run by run (escaping is per character, so this equals escaping each one).
+    out, start = [], 0
+    while start < len(text):
+        on = marked[start]
+        end = marked.find(0 if on else 1, start)
+        end = len(text) if end < 0 else end
+        run = html.escape(text[start:end], quote=False)
+        out.append(open_tag + run + close_tag if on else run)
+        start = end
     return "".join(out)

@@ -1,11 +1,16 @@
 """The vector index: FAISS, inner product over L2-normalised embeddings (= cosine), with the
 SQLite passage rowids as FAISS ids.
 
-Exact search (IndexFlatIP) by default; HNSW past ``hnsw_threshold`` vectors, where exact search
-gets slow on two cores. bench/results.md ("exact vs approximate") has the measurements: one exact
-search costs ~0.07 ms per 1,000 vectors on one core (7 ms at 10^5, 70 ms at 10^6), HNSW under
-1 ms; on real e5 vectors HNSW's recall@100 of the exact top 100 is 0.94 at efSearch 96 and 0.997
-at 400, hence HNSW_EF_SEARCH. See docs/scaling.md for when to lower the threshold.
+Three kinds, by size (bench/results.md, "exact vs approximate", has the measurements):
+- under ``half_threshold`` vectors: exact search over float32 vectors (IndexFlatIP). One search
+  reads every vector, ~0.065 ms per 1,000 on one core: 3.2 ms at 50,000.
+- from there: the same exhaustive search over vectors stored in float16 (IndexScalarQuantizer
+  fp16), half the memory traffic, so half the time (6.5 -> 3.2 ms at 10^5) and half the size.
+  Scores move by under 1e-4; recall@10 of the float32 top 10 measured 0.998-1.0.
+- past ``hnsw_threshold``: HNSW, under 1 ms; on real e5 vectors its recall@100 of the exact top 100
+  is 0.94 at efSearch 96 and 0.997 at 400, hence HNSW_EF_SEARCH.
+A build carries unchanged passages' vectors over from the previous index (``reconstruct``), so
+after a float16 build they keep float16's rounding even if the index shrinks below the threshold.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import numpy as np
 from .errors import IndexCorrupt
 
 VECTORS_FILE = "vectors.faiss"
+DEFAULT_HALF_THRESHOLD = 50_000
 DEFAULT_HNSW_THRESHOLD = 200_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -28,12 +34,15 @@ def _faiss():
     return faiss
 
 
-def build(ids: np.ndarray, vectors: np.ndarray, dim: int, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD):
+def build(ids: np.ndarray, vectors: np.ndarray, dim: int, hnsw_threshold: int = DEFAULT_HNSW_THRESHOLD,
+          half_threshold: int = DEFAULT_HALF_THRESHOLD):
     faiss = _faiss()
     if len(ids) >= hnsw_threshold:
         inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         inner.hnsw.efSearch = HNSW_EF_SEARCH
+    elif len(ids) >= half_threshold:
+        inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
     else:
         inner = faiss.IndexFlatIP(dim)
     index = faiss.IndexIDMap2(inner)
@@ -45,7 +54,9 @@ def build(ids: np.ndarray, vectors: np.ndarray, dim: int, hnsw_threshold: int = 
 def kind_of(index) -> str:
     faiss = _faiss()
     inner = faiss.downcast_index(index.index)
-    return "hnsw" if isinstance(inner, faiss.IndexHNSWFlat) else "flat"
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        return "hnsw"
+    return "flat_fp16" if isinstance(inner, faiss.IndexScalarQuantizer) else "flat"
 
 
 def save(index, path: Path) -> None:
@@ -58,9 +69,10 @@ def load(path: Path):
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
         raise IndexCorrupt(f"{path} is not a readable FAISS index; run `wenda index` to repair it") from exc
-    if not isinstance(index, faiss.IndexIDMap2):     # read_index already returns the concrete class
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
+    if not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexScalarQuantizer, faiss.IndexHNSWFlat)) \
+            or inner.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise IndexCorrupt(f"{path} is not a wenda vector index; run `wenda index` to repair it")
-    inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     return index

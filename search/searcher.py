@@ -94,6 +94,7 @@ class Searcher:
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._answerer_cache: Answerer | None = None
+        self._half_queries = _half_queries(index, embedder)
 
     # -- opening
     @classmethod
@@ -127,6 +128,7 @@ class Searcher:
             fresh = LoadedIndex.open(self._index.index_dir, verify=self._verify)
             check_model(fresh.manifest, self.embedder)
             self._index = fresh
+            self._half_queries = _half_queries(fresh, self.embedder)
             with self._cache_lock:
                 self._query_cache.clear()
             log.info("switched to index build %s", fresh.generation.name)
@@ -173,7 +175,8 @@ class Searcher:
         if missing:
             unique = list(dict.fromkeys(missing))
             # Copies: a row view would keep its whole batch alive in the cache.
-            fresh = {q: vec.copy() for q, vec in zip(unique, self.embedder.encode_queries(unique))}
+            vecs = self.embedder.encode_queries(unique, half=self._half_queries)
+            fresh = {q: vec.copy() for q, vec in zip(unique, vecs)}
             with self._cache_lock:
                 for q, vec in fresh.items():
                     self._query_cache[q] = vec
@@ -287,6 +290,13 @@ class Searcher:
             raise NotFound(f"no document {source!r} in this index")
         meta = next(d for d in store.documents() if d["source"] == source)
         return meta, text, store.passages_of(source)
+
+
+def _half_queries(index: LoadedIndex, embedder) -> bool:
+    """Embed queries with bfloat16 matrix products when the index already trades exactness for
+    speed (float16 vectors or HNSW, past 50,000 passages: indexer/vectors.py). Small indexes stay
+    float32 throughout, so their results are exactly what the model gives."""
+    return vectors.kind_of(index.vectors) != "flat" and bool(getattr(embedder, "half_available", False))
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:

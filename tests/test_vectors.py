@@ -1,0 +1,97 @@
+"""The vector index kinds (float32 exact, float16, HNSW) and half-precision query embedding."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import EVAL_DIR, SEEDS
+from indexer import vectors
+from indexer.errors import IndexCorrupt
+
+
+def _unit(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _questions() -> list[str]:
+    lines = (EVAL_DIR / "seeds_qa.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(x)["question"] for x in lines if x.strip()]
+
+
+@pytest.mark.parametrize("n, kind", [(50, "flat"), (150, "flat_fp16"), (400, "hnsw")])
+def test_kind_follows_size_and_survives_a_round_trip(tmp_path, n, kind):
+    vecs, ids = _unit(n), np.arange(1000, 1000 + n, dtype=np.int64)
+    index = vectors.build(ids, vecs, 32, hnsw_threshold=300, half_threshold=100)
+    assert vectors.kind_of(index) == kind
+    vectors.save(index, tmp_path / "v.faiss")
+    loaded = vectors.load(tmp_path / "v.faiss")
+    assert vectors.kind_of(loaded) == kind
+    assert np.array_equal(np.sort(vectors.stored_ids(loaded)), ids)
+    back = vectors.reconstruct(loaded, ids[:5])
+    assert np.allclose(back, vecs[:5], atol=1e-3)             # float16 keeps ~3 significant digits
+    scores, found = vectors.search(loaded, vecs[:3], 1)
+    assert found[:, 0].tolist() == ids[:3].tolist()           # each vector finds itself
+    _, only = vectors.search(loaded, vecs[:1], 5, allowed_ids=ids[10:20])
+    assert set(only[0].tolist()) <= set(ids[10:20].tolist())
+
+
+def test_float16_search_finds_what_exact_search_finds(seeds_index):
+    """Real e5 vectors of the seeds: the float16 index's top 10 is the float32 top 10."""
+    from indexer.manifest import current_generation
+
+    exact = vectors.load(current_generation(seeds_index) / vectors.VECTORS_FILE)
+    ids = vectors.stored_ids(exact)
+    vecs = vectors.reconstruct(exact, ids)
+    half = vectors.build(ids, vecs, vecs.shape[1], half_threshold=1)
+    assert vectors.kind_of(half) == "flat_fp16"
+    queries = vecs[::7]
+    s32, i32 = vectors.search(exact, queries, 10)
+    s16, i16 = vectors.search(half, queries, 10)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i32.tolist(), i16.tolist())])
+    assert overlap >= 0.99
+    assert np.abs(s32 - s16).max() < 1e-3
+
+
+def test_an_index_of_another_metric_is_refused(tmp_path):
+    import faiss
+
+    index = faiss.IndexIDMap2(faiss.IndexFlatL2(8))
+    index.add_with_ids(_unit(4, 8), np.arange(4, dtype=np.int64))
+    faiss.write_index(index, str(tmp_path / "v.faiss"))
+    with pytest.raises(IndexCorrupt):
+        vectors.load(tmp_path / "v.faiss")
+
+
+@pytest.mark.slow
+def test_half_precision_queries_agree_with_float32(embedder):
+    if not embedder.half_available:
+        pytest.skip("this CPU has no native bfloat16 (or the model is not the direct encoder)")
+    questions = _questions()
+    full = np.vstack([embedder.encode_queries([q]) for q in questions])
+    half = np.vstack([embedder.encode_queries([q], half=True) for q in questions])
+    assert not np.array_equal(full, half)                     # it did take the other path
+    assert ((full * half).sum(axis=1) >= 0.9999).all()
+
+
+@pytest.mark.slow
+def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path, cache_dir, embedder, searcher):
+    """An index past the float16 threshold (lowered here) answers like the exact one."""
+    from indexer.build import IndexSettings, build_index
+    from search import Searcher
+
+    index_dir = tmp_path / "index"
+    build_index([SEEDS], index_dir, IndexSettings(half_threshold=1), cache_dir, embedder=embedder)
+    half = Searcher.open(index_dir, cache_dir=cache_dir, embedder=embedder)
+    assert half.index.manifest["vector_index"]["kind"] == "flat_fp16"
+    assert half._half_queries == embedder.half_available
+    assert not searcher._half_queries                          # the small seeds index stays float32
+    same_top = 0
+    questions = _questions()
+    for q in questions:
+        a, b = searcher.search(q, k=5).hits, half.search(q, k=5).hits
+        same_top += a[0].passage.passage_id == b[0].passage.passage_id
+        assert abs(a[0].scores.dense - b[0].scores.dense) < 2e-3
+    assert same_top == len(questions)
