@@ -49,7 +49,7 @@ def bm25_vs_ours(store_path, queries: list[str], analyzer: Analyzer) -> dict:
 
 
 def exact_vs_ann(name: str, base: np.ndarray, queries: np.ndarray, efs=(96, 200, 400), hnsw=None) -> list[dict]:
-    """Flat (exact) vs HNSW with wenda's build parameters, one query at a time, one thread:
+    """Flat (exact) vs float16 flat and HNSW with wenda's build parameters, one query at a time, one thread:
     recall@10 and recall@100 of the exact top lists, and latency."""
     faiss = vectors._faiss()
     vectors.set_threads(1)
@@ -58,6 +58,11 @@ def exact_vs_ann(name: str, base: np.ndarray, queries: np.ndarray, efs=(96, 200,
     exact = flat.search(queries, 100)[1]
     rows = [{"vectors": name, "n": len(base), "index": "flat (exact)", "recall@10": 1.0, "recall@100": 1.0,
              "ms": percentiles(_timed(flat, queries))}]
+    half = faiss.IndexScalarQuantizer(base.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    half.add(base)
+    found = half.search(queries, 100)[1]
+    rows.append({"vectors": name, "n": len(base), "index": "flat float16", "recall@10": _recall(found, exact, 10),
+                 "recall@100": _recall(found, exact, 100), "ms": percentiles(_timed(half, queries))})
     if hnsw is None:
         hnsw = faiss.IndexHNSWFlat(base.shape[1], vectors.HNSW_M, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = vectors.HNSW_EF_CONSTRUCTION

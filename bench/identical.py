@@ -69,7 +69,10 @@ def compare(old: Path, new: Path) -> dict:
     same_found = sum(x["answer"][:2] == y["answer"][:2] and x["answer"][3] == y["answer"][3] for x, y in zip(a, b))
     diff = max([abs(u - v) for x, y in zip(a, b) for h, g in zip(x["hits"], y["hits"]) for u, v in zip(h[1:], g[1:])]
                + [abs(x["answer"][2] - y["answer"][2]) for x, y in zip(a, b)] + [0.0])
+    overlap = [len({h[0] for h in x["hits"]} & {h[0] for h in y["hits"]}) / max(1, len(x["hits"]))
+               for x, y in zip(a, b) if x["hits"]]
     return {"queries": len(a), "compared": min(len(a), len(b)), "identical_hits_and_scores": same_hits,
+            "top10_recall": round(sum(overlap) / max(1, len(overlap)), 4),
             "identical_ranking": same_ids, "identical_answers": same_answers,
             "same_answer_text_and_citations": same_found, "max_score_difference": diff}
 

@@ -34,10 +34,14 @@ from indexer.manifest import current_generation  # noqa: E402
 from indexer.tokens import Analyzer  # noqa: E402
 
 PY = sys.executable
-BASE_COMMIT = "149c516"        # before the speed-ups
+BASE_COMMIT = "149c516"        # before the first speed-ups
 SPEEDUP_FILES = ["indexer/store.py", "indexer/tokens.py", "indexer/vectors.py", "indexer/embed.py",
                  "search/searcher.py"]
 NEW_FILES = ["indexer/postings.py", "indexer/cores.py", "search/lexical.py"]
+MID_COMMIT = "8edd380"         # before the second ones: plain-torch encoder, float16 vectors, bfloat16 queries
+MID_FILES = ["indexer/direct.py", "indexer/embed.py", "indexer/tokens.py", "indexer/vectors.py",
+             "indexer/build.py", "search/searcher.py"]
+MID_NEW_FILES = ["indexer/xlmr.py"]
 
 
 def run_worker(index_dir: Path, *args: str, code: Path | None = None) -> dict:
@@ -54,16 +58,16 @@ def disk_mb(index_dir: Path) -> float:
     return round(sum(p.stat().st_size for p in gen.iterdir() if p.is_file()) / 2**20, 1)
 
 
-def before_tree() -> Path:
-    """The working tree's code with the speed-up files as they were at BASE_COMMIT."""
-    tree = WORK / "before"
+def before_tree(commit: str = BASE_COMMIT, files=tuple(SPEEDUP_FILES), new_files=tuple(NEW_FILES)) -> Path:
+    """The working tree's code with the speed-up ``files`` as they were at ``commit``."""
+    tree = WORK / f"before-{commit}"
     shutil.rmtree(tree, ignore_errors=True)
     for pkg in ("api", "search", "indexer"):
         shutil.copytree(ROOT / pkg, tree / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    for f in SPEEDUP_FILES:
-        (tree / f).write_bytes(subprocess.run(["git", "show", f"{BASE_COMMIT}:{f}"], cwd=ROOT, check=True,
+    for f in files:
+        (tree / f).write_bytes(subprocess.run(["git", "show", f"{commit}:{f}"], cwd=ROOT, check=True,
                                               capture_output=True).stdout)
-    for f in NEW_FILES:
+    for f in new_files:
         (tree / f).unlink(missing_ok=True)
     return tree
 
@@ -89,10 +93,6 @@ def main() -> None:
     n_search, n_ask = (40, 20) if args.quick else (200, 100)
     if args.render:         # rewrite bench/results.md and the plot from bench/results.json
         res = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
-        for name, index in (("seeds", "seeds-index"), ("10^4 synthetic", f"n10000-v{synth.VERSION}-random-t200000")):
-            old, new = WORK / f"identical-{index}-old.jsonl", WORK / f"identical-{index}-new.jsonl"
-            if name in res.get("before_after", {}).get("identical", {}) and old.exists() and new.exists():
-                res["before_after"]["identical"][name] = identical.compare(old, new)     # the saved dumps
         report.plot(res, ROOT / "docs" / "scaling.png")
         write_results("results", "wenda at scale: indexing, latency, memory, cold start", report.markdown(res), res)
         return
@@ -200,31 +200,42 @@ def synth_texts(folder: Path) -> list[str]:
 
 
 def before_after(seeds: Path, big: list[int], n_search: int, n_ask: int) -> dict:
-    """The same workload under the code before the speed-ups and now, plus the identity check."""
-    tree = before_tree()
-    out: dict = {"base_commit": BASE_COMMIT, "rows": []}
+    """The same workload under the code before the speed-ups and now, plus the identity checks."""
+    tree, mid = before_tree(), before_tree(MID_COMMIT, MID_FILES, MID_NEW_FILES)
+    out: dict = {"base_commit": BASE_COMMIT, "mid_commit": MID_COMMIT, "rows": []}
+    analyzer = Analyzer()
     for n in big:
-        index = synth.SYNTH / f"n{n}-v{synth.VERSION}-random-t200000"
-        for label, code, threads in (("before: FTS5 bm25, sentence-transformers, torch's default 2 threads", tree, ()),
-                                     ("before, 1 thread", tree, ("--threads", "1")),
-                                     ("now, 1 thread: posting-array BM25, numpy pool, direct encoder", None,
-                                      ("--threads", "1")),
-                                     ("now, 2 threads", None, ("--threads", "2")),
-                                     ("now: threads per query by machine load (the default)", None, ())):
+        exact = synth.SYNTH / f"n{n}-v{synth.VERSION}-random-t200000"      # float32 flat, as built before
+        default = synth.random_index(n, analyzer, synth.material(analyzer))  # what wenda builds now
+        for label, code, index in ((f"{BASE_COMMIT}: FTS5 bm25, sentence-transformers; float32 index", tree, exact),
+                                   (f"{MID_COMMIT}: posting-array BM25, transformers' XLM-R, threads by load; "
+                                    "float32 index", mid, exact),
+                                   ("now, float32 index: plain-torch encoder, highlighting by runs", None, exact),
+                                   ("now, the default at this size: float16 vectors, bfloat16 query embedding",
+                                    None, default)):
             row = run_worker(index, "--search", str(n_search * 3 // 10), "--ask", str(n_ask * 3 // 10),
-                             "--offset", "600", *threads, code=code)
+                             "--offset", "600", code=code)
             out["rows"].append({"passages": n, "code": label, **row})
             print(label, json.dumps(row), flush=True)
     checks = {}
-    for name, index in (("seeds", seeds), ("10^4 synthetic", synth.SYNTH / f"n10000-v{synth.VERSION}-random-t200000")):
-        if not (index / "CURRENT").exists():
+    ten4 = synth.SYNTH / f"n10000-v{synth.VERSION}-random-t200000"
+    pairs = [(f"seeds, {BASE_COMMIT} vs now", seeds, tree, seeds, None),
+             (f"seeds, {MID_COMMIT} vs now", seeds, mid, seeds, None),
+             (f"10^4 synthetic, {MID_COMMIT} vs now", ten4, mid, ten4, None)]
+    pairs += [(f"10^{len(str(n)) - 1} synthetic, float32 exact vs float16 + bfloat16 queries (now)",
+               synth.SYNTH / f"n{n}-v{synth.VERSION}-random-t200000", None,
+               synth.random_index(n, analyzer, synth.material(analyzer)), None) for n in big]
+    for name, old_index, old_code, new_index, new_code in pairs:
+        if not (old_index / "CURRENT").exists() or not (new_index / "CURRENT").exists():
             continue
-        old, new = WORK / f"identical-{index.name}-old.jsonl", WORK / f"identical-{index.name}-new.jsonl"
-        for path, code in ((old, tree), (new, None)):
+        dumps = []
+        for index, code in ((old_index, old_code), (new_index, new_code)):
+            path = WORK / f"identical-{index.name}-{code.name if code else 'now'}.jsonl"
             env = {**os.environ, **({"WENDA_CODE_ROOT": str(code)} if code else {})}
             subprocess.run([PY, str(BENCH / "identical.py"), "dump", str(index), str(path), "--queries", "200"],
                            env=env, cwd=BENCH, check=True, capture_output=True)
-        checks[name] = identical.compare(old, new)
+            dumps.append(path)
+        checks[name] = identical.compare(*dumps)
     out["identical"] = checks
     return out
 

@@ -124,9 +124,10 @@ class Embedder:
         return bf16_native()
 
     def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
-                         progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """(n, dim) float32 vectors of passages; ``progress(k)`` after each batch of k texts."""
-        return self._encode(texts, self._document_prompt, batch_size, progress)
+                         progress: Callable[[int], None] | None = None, half: bool = False) -> np.ndarray:
+        """(n, dim) float32 vectors of passages; ``progress(k)`` after each batch of k texts;
+        ``half`` as for ``encode_queries`` (measured in bench/embed_throughput.md; builds use float32)."""
+        return self._encode(texts, self._document_prompt, batch_size, progress, half and self.half_available)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
                 progress: Callable[[int], None] | None, half: bool = False) -> np.ndarray:
