@@ -71,8 +71,9 @@ class Embedder:
 
         ``threads`` sets torch's (process-wide) intra-op thread count; None chooses it per call,
         all cores or one, by how busy the machine is (indexer/cores.py). There is deliberately no
-        int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32 here
-        (bench/embed_throughput.md), too far from the weights' own fidelity (0.9999).
+        int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32
+        (bench/embed_throughput.md), cost 1.8-2.7 points of vector-only recall@1 on CMRC and one
+        of 13 seeds questions at rank 1 (bench/int8.md), and was no faster on an AVX-512 CPU.
         """
         folder, name, digest = _locate(model, cache_dir)
 
