@@ -101,15 +101,11 @@ def cosine_stats(a: np.ndarray, b: np.ndarray) -> dict:
 
 
 def int8_embedder(cache_dir: Path, per_channel: bool) -> Embedder:
-    """The bundled model with torch dynamic int8 quantisation of every Linear layer."""
-    import torch
-    from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+    """The bundled model with torch dynamic int8 quantisation of every Linear layer (bench/int8.py),
+    encoding through sentence-transformers: the direct float32 encoder would bypass it."""
+    from int8 import int8_variant
 
-    embedder = Embedder.load(None, cache_dir)
-    qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
-    torch.ao.quantization.quantize_dynamic(embedder._model[0].model, {torch.nn.Linear: qconfig},
-                                           dtype=torch.qint8, inplace=True)
-    return embedder
+    return int8_variant(Embedder.load(None, cache_dir), per_channel)
 
 
 def main() -> None:
