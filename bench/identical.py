@@ -67,7 +67,9 @@ def compare(old: Path, new: Path) -> dict:
     same_ids = sum([h[0] for h in x["hits"]] == [h[0] for h in y["hits"]] for x, y in zip(a, b))
     same_answers = sum(x["answer"] == y["answer"] for x, y in zip(a, b))
     same_found = sum(x["answer"][:2] == y["answer"][:2] and x["answer"][3] == y["answer"][3] for x, y in zip(a, b))
-    diff = max([abs(u - v) for x, y in zip(a, b) for h, g in zip(x["hits"], y["hits"]) for u, v in zip(h[1:], g[1:])]
+    # score differences of the same passage (found by both), whatever its rank
+    diff = max([abs(u - v) for x, y in zip(a, b) for h in x["hits"] for g in y["hits"] if h[0] == g[0]
+                for u, v in zip(h[1:], g[1:])]
                + [abs(x["answer"][2] - y["answer"][2]) for x, y in zip(a, b)] + [0.0])
     overlap = [len({h[0] for h in x["hits"]} & {h[0] for h in y["hits"]}) / max(1, len(x["hits"]))
                for x, y in zip(a, b) if x["hits"]]

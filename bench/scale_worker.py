@@ -69,7 +69,7 @@ def main() -> None:
     embed_ms, cached_ms = [], []
     for q in pool[args.search + args.ask:args.search + args.ask + args.search // 2]:
         started = time.perf_counter()
-        searcher.embedder.encode_queries([q])
+        searcher.embedder.encode_queries([q], half=searcher.half_queries)
         embed_ms.append((time.perf_counter() - started) * 1000)
     for q in pool[:args.search]:
         started = time.perf_counter()

@@ -113,6 +113,11 @@ class Searcher:
     def index(self) -> LoadedIndex:
         return self._index
 
+    @property
+    def half_queries(self) -> bool:
+        """Queries are embedded with bfloat16 matrix products (large indexes, see _half_queries)."""
+        return self._half_queries
+
     def reload_if_changed(self) -> bool:
         """Switch to a newer build of the same folder, if one was switched in. In-flight calls
         finish on the index they started with. Returns True when it switched."""

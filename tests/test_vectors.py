@@ -86,8 +86,8 @@ def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path
     build_index([SEEDS], index_dir, IndexSettings(half_threshold=1), cache_dir, embedder=embedder)
     half = Searcher.open(index_dir, cache_dir=cache_dir, embedder=embedder)
     assert half.index.manifest["vector_index"]["kind"] == "flat_fp16"
-    assert half._half_queries == embedder.half_available
-    assert not searcher._half_queries                          # the small seeds index stays float32
+    assert half.half_queries == embedder.half_available
+    assert not searcher.half_queries                          # the small seeds index stays float32
     same_top = 0
     questions = _questions()
     for q in questions:
