@@ -1,12 +1,12 @@
 """The vector index kinds (float32 exact, float16, HNSW) and half-precision query embedding."""
 from __future__ import annotations
 
-import json
+import re
 
 import numpy as np
 import pytest
 
-from conftest import EVAL_DIR, SEEDS
+from conftest import SEEDS
 from indexer import vectors
 from indexer.errors import IndexCorrupt
 
@@ -17,8 +17,13 @@ def _unit(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def _questions() -> list[str]:
-    lines = (EVAL_DIR / "seeds_qa.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(x)["question"] for x in lines if x.strip()]
+    """Query-like texts: the opening clause of every fifth line of the seed articles, and a few
+    questions of our own."""
+    lines = [x.strip() for path in sorted(SEEDS.glob("*.txt"))
+             for x in path.read_text(encoding="utf-8").splitlines() if len(x.strip()) > 12]
+    clauses = [re.split(r"[，。；：！？]", x)[0][:30] for x in lines[::5]]
+    return [c for c in clauses if len(c) >= 6] + ["上海有哪些人工智能企业？", "数据交易所在哪里",
+                                                   "2025年的目标是什么", "5G基站的数量"]
 
 
 @pytest.mark.parametrize("n, kind", [(50, "flat"), (150, "flat_fp16"), (400, "hnsw")])
@@ -88,10 +93,14 @@ def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path
     assert half.index.manifest["vector_index"]["kind"] == "flat_fp16"
     assert half.half_queries == embedder.half_available
     assert not searcher.half_queries                          # the small seeds index stays float32
-    same_top = 0
+    same_top, found = 0, []
     questions = _questions()
     for q in questions:
         a, b = searcher.search(q, k=5).hits, half.search(q, k=5).hits
         same_top += a[0].passage.passage_id == b[0].passage.passage_id
-        assert abs(a[0].scores.dense - b[0].scores.dense) < 2e-3
-    assert same_top == len(questions)
+        found.append(len({h.passage.passage_id for h in a} & {h.passage.passage_id for h in b}) / len(a))
+        if a[0].passage.passage_id == b[0].passage.passage_id:
+            assert abs(a[0].scores.dense - b[0].scores.dense) < 2e-3
+    # near-ties may swap (this machine: none did); the approximation must not change results wholesale
+    assert same_top >= 0.95 * len(questions)
+    assert sum(found) / len(found) >= 0.95
