@@ -23,9 +23,9 @@ import time
 
 import numpy as np
 
-from common import ROOT, WORK, cache_dir, eval_file, percentiles, write_results
+import compare
+from common import ROOT, WORK, cache_dir, eval_file, write_results
 
-from indexer import vectors  # noqa: E402
 from indexer.embed import Embedder  # noqa: E402
 
 SIZES = (50_000, 100_000, 200_000)
@@ -80,54 +80,16 @@ def embedded(n: int, embedder: Embedder) -> np.ndarray:
     return vecs
 
 
-def recall(found: np.ndarray, exact: np.ndarray, k: int) -> float:
-    return round(float(np.mean([len(set(f[:k]) & set(e[:k])) / k for f, e in zip(found, exact)])), 4)
-
-
-def timed(index, queries: np.ndarray) -> dict:
-    out = []
-    for q in queries[:300]:
-        t = time.perf_counter()
-        index.search(q[None], 100)
-        out.append((time.perf_counter() - t) * 1000)
-    return percentiles(out)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=max(SIZES))
     args = ap.parse_args()
-    faiss = vectors._faiss()
     embedder = Embedder.load(None, cache_dir())
     base = embedded(args.n, embedder)
     queries = embedder.encode_queries(questions())
     rows = []
     for n in [s for s in SIZES if s <= args.n]:
-        sub = np.ascontiguousarray(base[:n])
-        vectors.set_threads(1)
-        flat = faiss.IndexFlatIP(sub.shape[1])
-        flat.add(sub)
-        exact = flat.search(queries, 100)[1]
-        rows.append({"n": n, "index": "flat float32 (exact)", "recall@10": 1.0, "recall@100": 1.0, "ms": timed(flat, queries)})
-        half = faiss.IndexScalarQuantizer(sub.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-        half.add(sub)
-        found = half.search(queries, 100)[1]
-        rows.append({"n": n, "index": "flat float16", "recall@10": recall(found, exact, 10),
-                     "recall@100": recall(found, exact, 100), "ms": timed(half, queries)})
-        hnsw = faiss.IndexHNSWFlat(sub.shape[1], vectors.HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        hnsw.hnsw.efConstruction = vectors.HNSW_EF_CONSTRUCTION
-        vectors.set_threads(2)
-        t = time.perf_counter()
-        hnsw.add(sub)
-        build = round(time.perf_counter() - t, 1)
-        vectors.set_threads(1)
-        for ef in EFS:
-            hnsw.hnsw.efSearch = ef
-            found = hnsw.search(queries, 100)[1]
-            rows.append({"n": n, "index": f"HNSW M={vectors.HNSW_M} efConstruction={vectors.HNSW_EF_CONSTRUCTION} "
-                                          f"efSearch={ef}", "build_s": build,
-                         "recall@10": recall(found, exact, 10), "recall@100": recall(found, exact, 100),
-                         "ms": timed(hnsw, queries)})
+        rows += compare.exact_vs_ann("real e5 (text spans)", np.ascontiguousarray(base[:n]), queries, EFS)
         print(json.dumps(rows[-1]), flush=True)
     md = [f"{args.n:,} real e5 vectors (text spans of the seeds and CMRC paragraphs, see the docstring), "
           f"{len(queries):,} real questions as queries; recall = share of the exact float32 top-k found; "
