@@ -3,9 +3,9 @@ SQLite passage rowids as FAISS ids.
 
 Three kinds, by size (measured on 200,000 real e5 vectors in bench/ann_real.md):
 - under ``half_threshold`` vectors: exact search over float32 vectors (IndexFlatIP). One search
-  reads every vector, ~0.065 ms per 1,000 on one core: 3.3 ms at 50,000.
+  reads every vector, ~0.06 ms per 1,000 on one core: 2.8 ms at 50,000.
 - from there: the same exhaustive search over vectors stored in float16 (IndexScalarQuantizer
-  fp16), half the memory traffic, so half the time (6.5 -> 3.3 ms at 10^5, 12.3 -> 7.4 ms at
+  fp16), half the memory traffic, so half the time (6.0 -> 3.1 ms at 10^5, 11.9 -> 6.5 ms at
   2x10^5) and half the size; recall@10 of the float32 top 10 is 0.9985-0.9993.
 - past ``hnsw_threshold``: HNSW, under 1 ms. At 2x10^5 real vectors it keeps 0.993 of the exact
   top 10 and 0.995 of the top 100 at efSearch 400 (0.981 / 0.957 at 96), hence HNSW_EF_SEARCH.
