@@ -72,8 +72,9 @@ class Embedder:
         ``threads`` sets torch's (process-wide) intra-op thread count; None chooses it per call,
         all cores or one, by how busy the machine is (indexer/cores.py). There is deliberately no
         int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32
-        (bench/embed_throughput.md), cost 1.8-2.7 points of vector-only recall@1 on CMRC and one
-        of 13 seeds questions at rank 1 (bench/int8.md), and was no faster on an AVX-512 CPU.
+        (bench/embed_throughput.md) and cost 1.8-2.7 points of vector-only recall@1 on CMRC and one
+        of 13 seeds questions at rank 1 (bench/int8.md), though it encoded 1.7-1.9x faster on an
+        AVX-512 VNNI CPU.
         """
         folder, name, digest = _locate(model, cache_dir)
 
