@@ -46,7 +46,8 @@ def _index_settings(settings: Settings, args: argparse.Namespace):
         if args.max_file_mb <= 0:
             raise BadInput("--max-file-mb must be positive")
         overrides["max_file_bytes"] = int(args.max_file_mb * 2**20)
-    return IndexSettings(model=settings.model, user_dict=settings.user_dict, **overrides)
+    return IndexSettings(model=settings.model, user_dict=settings.user_dict,
+                         embed_precision=settings.embed_precision, **overrides)
 
 
 # -- commands --------------------------------------------------------------------------------

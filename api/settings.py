@@ -29,6 +29,16 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
         raise BadInput(f"{name} must be a whole number, not {raw!r}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    from indexer.errors import BadInput
+
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise BadInput(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -50,6 +60,7 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     user_dict: Path | None = None
     threads: int | None = None              # torch/faiss threads; None = all cores
+    embed_precision: str = "auto"           # wenda index: auto (bfloat16 where native), float32, bfloat16
     # the HTTP service
     host: str = "127.0.0.1"
     port: int = 8000
@@ -78,6 +89,7 @@ class Settings:
             cache_dir=_default_cache_dir(env),
             user_dict=Path(env["WENDA_USER_DICT"]) if env.get("WENDA_USER_DICT") else None,
             threads=_int(env, "WENDA_THREADS", None),
+            embed_precision=_choice(env, "WENDA_EMBED_PRECISION", ("auto", "float32", "bfloat16")),
             host=env.get("WENDA_HOST") or "127.0.0.1",
             port=_int(env, "WENDA_PORT", 8000),
             cors_origins=tuple(o.strip() for o in env.get("WENDA_CORS_ORIGINS", "").split(",") if o.strip()),

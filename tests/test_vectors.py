@@ -104,3 +104,32 @@ def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path
     # near-ties may swap (this machine: none did); the approximation must not change results wholesale
     assert same_top >= 0.95 * len(questions)
     assert sum(found) / len(found) >= 0.95
+
+
+@pytest.mark.slow
+def test_builds_embed_in_bfloat16_where_native_and_float32_on_request(tmp_path, cache_dir, embedder, seeds_index):
+    """The default build ("auto") and a float32 one give the same passages, vectors within
+    cosine 0.9999, and each manifest says which precision embedded them."""
+    from indexer.build import IndexSettings, build_index
+    from indexer.manifest import current_generation, read_manifest
+
+    exact_dir = tmp_path / "index"
+    build_index([SEEDS], exact_dir, IndexSettings(embed_precision="float32"), cache_dir, embedder=embedder)
+    auto = read_manifest(current_generation(seeds_index))["vector_index"]["embedding_precision"]
+    assert auto == ("bfloat16" if embedder.half_available else "float32")
+    assert read_manifest(current_generation(exact_dir))["vector_index"]["embedding_precision"] == "float32"
+    a = vectors.load(current_generation(seeds_index) / vectors.VECTORS_FILE)
+    b = vectors.load(current_generation(exact_dir) / vectors.VECTORS_FILE)
+    ids = vectors.stored_ids(a)
+    assert np.array_equal(np.sort(ids), np.sort(vectors.stored_ids(b)))
+    cos = (vectors.reconstruct(a, ids) * vectors.reconstruct(b, ids)).sum(axis=1)
+    assert cos.min() >= 0.9999
+
+
+def test_a_bad_precision_setting_is_refused():
+    from api.settings import Settings
+    from indexer.errors import BadInput
+
+    assert Settings.from_env({"WENDA_EMBED_PRECISION": "Float32"}).embed_precision == "float32"
+    with pytest.raises(BadInput, match="WENDA_EMBED_PRECISION"):
+        Settings.from_env({"WENDA_EMBED_PRECISION": "fp8"})
