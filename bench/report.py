@@ -63,7 +63,8 @@ def markdown(r: dict) -> str:
     st = r["stages"]
     out += ["## Indexing throughput by stage\n",
             f"Real text: {st['documents']} documents (seeds + CMRC trial paragraphs), {st['passages']} passages, "
-            f"{st['chars']:,} characters; embedding on the first {st['embedded_sample']} passages.\n",
+            f"{st['chars']:,} characters; embedding on the first {st['embedded_sample']} passages "
+            f"({st.get('embedding_precision', 'float32')} matrix products, as `wenda index` does here).\n",
             "| stage | passages/s | seconds |", "|---|---|---|"]
     for (stage, rate), secs in zip(st["passages_per_s"].items(), st["seconds"].values()):
         out.append(f"| {stage} | {rate} | {secs} |")

@@ -44,9 +44,10 @@ def measure(embedder, embed_limit: int = 96) -> dict:
     grams = [analyzer.grams(p.clean) for p in passages]
     jieba_s = time.perf_counter() - t
     sample = [embedding_text(p, True) for p in passages[:embed_limit]]
-    embedder.encode_documents(sample[:4])
+    half = embedder.half_available          # what `wenda index` does by default (embed_precision auto)
+    embedder.encode_documents(sample[:4], half=half)
     t = time.perf_counter()
-    vecs = embedder.encode_documents(sample, batch_size=32)
+    vecs = embedder.encode_documents(sample, batch_size=32, half=half)
     embed_s = time.perf_counter() - t
     out = WORK / "stages"
     shutil.rmtree(out, ignore_errors=True)
@@ -65,7 +66,7 @@ def measure(embedder, embed_limit: int = 96) -> dict:
     write_s = time.perf_counter() - t
     n = len(passages)
     return {"documents": len(docs), "passages": n, "chars": sum(len(p.clean) for p in passages),
-            "embedded_sample": len(sample),
+            "embedded_sample": len(sample), "embedding_precision": "bfloat16" if half else "float32",
             "passages_per_s": {"chunking": round(n / chunk_s, 1), "jieba (words + bigrams)": round(n / jieba_s, 1),
                                "embedding": round(len(sample) / embed_s, 2), "writing (SQLite, FTS5, postings, FAISS)":
                                round(n / write_s, 1)},

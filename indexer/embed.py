@@ -128,7 +128,7 @@ class Embedder:
     def encode_documents(self, texts: Sequence[str], batch_size: int = 32,
                          progress: Callable[[int], None] | None = None, half: bool = False) -> np.ndarray:
         """(n, dim) float32 vectors of passages; ``progress(k)`` after each batch of k texts;
-        ``half`` as for ``encode_queries`` (measured in bench/embed_throughput.md; builds use float32)."""
+        ``half`` as for ``encode_queries`` (builds use it by default: IndexSettings.embed_precision)."""
         return self._encode(texts, self._document_prompt, batch_size, progress, half and self.half_available)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
