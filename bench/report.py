@@ -17,6 +17,10 @@ def markdown(r: dict) -> str:
            "other developers' builds and tests, so figures move with what else runs (2.0 = both cores busy). "
            f"The whole run took {r['minutes']} minutes.\n"]
     for m in r.get("merged", []):
+        if not m["sizes"]:
+            out.append(f"The indexing stages were then measured again by `{m.get('command')}` ({m['minutes']} "
+                       f"minutes, load {m['load_1min_end']} at its end); that table replaces the first run's.\n")
+            continue
         out.append(f"Sizes {', '.join(f'{n:,}' for n in m['sizes'])}"
                    f"{' and the before/after rows' if m.get('before_after') else ''} were then measured again by "
                    f"`{m.get('command', 'python bench/scale.py --merge')}` ({m['minutes']} minutes, load "
