@@ -82,6 +82,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        from indexer.embed import PRECISIONS
+
         env = os.environ if env is None else env
         values = dict(
             index_dir=Path(env.get("WENDA_INDEX") or "index"),
@@ -89,7 +91,7 @@ class Settings:
             cache_dir=_default_cache_dir(env),
             user_dict=Path(env["WENDA_USER_DICT"]) if env.get("WENDA_USER_DICT") else None,
             threads=_int(env, "WENDA_THREADS", None),
-            embed_precision=_choice(env, "WENDA_EMBED_PRECISION", ("auto", "float32", "bfloat16")),
+            embed_precision=_choice(env, "WENDA_EMBED_PRECISION", PRECISIONS),
             host=env.get("WENDA_HOST") or "127.0.0.1",
             port=_int(env, "WENDA_PORT", 8000),
             cors_origins=tuple(o.strip() for o in env.get("WENDA_CORS_ORIGINS", "").split(",") if o.strip()),

@@ -347,9 +347,11 @@ class Builder:
 
     def _half_precision(self) -> bool:
         """Passages are embedded with bfloat16 matrix products (IndexSettings.embed_precision)."""
+        from indexer.embed import PRECISIONS
+
         wanted = self.settings.embed_precision
-        if wanted not in ("auto", "float32", "bfloat16"):
-            raise BadInput(f"the embedding precision must be auto, float32 or bfloat16, not {wanted!r}")
+        if wanted not in PRECISIONS:
+            raise BadInput(f"the embedding precision must be one of {', '.join(PRECISIONS)}, not {wanted!r}")
         return wanted != "float32" and self.embedder().half_available
 
     def _precision_record(self, old_manifest: dict | None) -> str:

@@ -21,6 +21,7 @@ from indexer.cores import WATCH
 from indexer.errors import ModelError
 
 DEFAULT_MODEL = "multilingual-e5-small"
+PRECISIONS = ("auto", "float32", "bfloat16")   # of passage embedding at build time; auto = bfloat16 where native
 _BUNDLED_ALIASES = {None, DEFAULT_MODEL, "intfloat/multilingual-e5-small"}
 _OFFLINE_HINT = "use the bundled default (omit --model) or pass a local folder"
 _QUERY_PROMPT_NAMES = ("query",)
