@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 
-from indexer.errors import BadInput
+from wenda.indexer.errors import BadInput
 
 from .render import Style, render_answer
 from .settings import Settings
@@ -13,7 +13,7 @@ from .settings import Settings
 
 def llm_config(settings: Settings, requested: bool):
     """The LLM endpoint to use, or None. ``--llm`` without a configured endpoint is a usage error."""
-    from search.llm import LLMConfig
+    from wenda.search.llm import LLMConfig
 
     if not (requested or settings.llm_base_url):
         return None

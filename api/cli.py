@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from indexer.errors import BadInput, WendaError
+from wenda.indexer.version import VERSION
+from wenda.indexer.errors import BadInput, WendaError
 
 from .settings import Settings
 
@@ -31,7 +32,7 @@ def _style():
 
 
 def open_searcher(settings: Settings):
-    from search import Searcher
+    from wenda.search import Searcher
 
     return Searcher.open(settings.index_dir, model=settings.model, cache_dir=settings.cache_dir,
                          threads=settings.threads, max_query_chars=settings.max_query_chars,
@@ -39,7 +40,7 @@ def open_searcher(settings: Settings):
 
 
 def _index_settings(settings: Settings, args: argparse.Namespace):
-    from indexer.build import IndexSettings
+    from wenda.indexer.build import IndexSettings
 
     overrides = {}
     if getattr(args, "max_file_mb", None) is not None:
@@ -53,8 +54,8 @@ def _index_settings(settings: Settings, args: argparse.Namespace):
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from indexer.build import build_index
-    from indexer.progress import NO_PROGRESS, terminal_progress
+    from wenda.indexer.build import build_index
+    from wenda.indexer.progress import NO_PROGRESS, terminal_progress
 
     paths = [Path(p) for p in args.paths] if args.paths else list(settings.corpus_paths)
     progress = terminal_progress(sys.stderr) if sys.stderr.isatty() and not args.json else NO_PROGRESS
@@ -73,7 +74,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from search.info import index_info
+    from wenda.search.info import index_info
 
     info = index_info(settings.index_dir)
     if args.json:
@@ -104,7 +105,7 @@ def _read_queries(path: str) -> list[str]:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
-    from search.searcher import check_k
+    from wenda.search.searcher import check_k
 
     if (args.query is None) == (args.queries is None):
         raise BadInput("give a QUERY or --queries FILE (not both)")
@@ -136,9 +137,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from search.evaluate import evaluate_file, format_report
+    from wenda.search.evaluate import evaluate_file, format_report
 
-    from indexer.progress import NO_PROGRESS, terminal_progress
+    from wenda.indexer.progress import NO_PROGRESS, terminal_progress
 
     report = evaluate_file(Path(args.file), settings.cache_dir, k=args.k, model=settings.model,
                            threads=settings.threads, work_dir=Path(args.work_dir) if args.work_dir else None,
@@ -181,7 +182,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="wenda", description="问答 wenda: semantic search and question answering over "
                                                 "Chinese articles, with exact citations.")
-    parser.add_argument("--version", action="version", version="wenda 0.1.0")
+    parser.add_argument("--version", action="version", version=f"wenda {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("index", help="build or update the index from .txt/.md files",

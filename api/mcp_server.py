@@ -33,7 +33,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from starlette.types import ASGIApp
 
-from indexer.errors import WendaError
+from wenda.indexer.version import VERSION
+from wenda.indexer.errors import WendaError
 
 from . import tools as T
 
@@ -129,7 +130,7 @@ def build_server(get_searcher: SearcherProvider) -> MCPServer:
     instructions = (f"wenda 问答：本地语料库（{summary}）的检索与问答工具。回答有关这些文章的问题时，"
                     "先用 ask_corpus 或 search_corpus 找到原文，再按结果中的 [1]、[2] 编号引用来源；"
                     "found 为 false 表示语料中没有答案。")
-    return _WendaMCP(get_searcher, name="wenda", title="wenda 问答", version="0.1.0",
+    return _WendaMCP(get_searcher, name="wenda", title="wenda 问答", version=VERSION,
                      instructions=instructions, tools=registered, log_level="WARNING")
 
 

@@ -10,7 +10,7 @@ import re
 import shutil
 import unicodedata
 
-from search.records import Answer, Hit
+from wenda.search.records import Answer, Hit
 
 _MARK = re.compile(r"<mark>(.*?)</mark>", re.S)
 _BOLD, _DIM, _YELLOW, _CYAN, _GREEN, _RED, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[33m", "\x1b[36m", "\x1b[32m", "\x1b[31m", "\x1b[0m"

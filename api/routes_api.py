@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from indexer.errors import BadInput, NotFound, WendaError
-from search.searcher import check_k, clean_query
+from wenda.indexer.errors import BadInput, NotFound, WendaError
+from wenda.search.searcher import check_k, clean_query
 
 from .routes_middleware import UNAUTHORIZED_MESSAGE, Unauthorized, UnsupportedMediaType, bearer_ok
 from .schemas import (AskRequest, AskResponse, DocumentResponse, DocumentSummary, ErrorResponse, HealthResponse,
@@ -133,7 +133,7 @@ async def ask(body: AskRequest, service: ServiceDep, searcher: SearcherDep):
 
 
 def _llm_config(settings):
-    from search.llm import LLMConfig
+    from wenda.search.llm import LLMConfig
 
     if not settings.llm_base_url or not settings.llm_model:
         raise BadInput("\"llm\": true needs an LLM endpoint configured on the server "

@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from indexer.errors import WendaError
+from wenda.indexer.errors import WendaError
 
 access_log = logging.getLogger("wenda.http")
 

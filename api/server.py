@@ -1,6 +1,6 @@
 """`wenda serve`: the FastAPI app (JSON API, web page, MCP at /mcp) and its uvicorn runner.
 
-    from api.server import create_app
+    from wenda.api.server import create_app
     app = create_app(Settings.from_env())          # loads the index in the background
     app = create_app(settings, searcher=searcher)  # or serve an already-open Searcher
 
@@ -30,7 +30,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from indexer.errors import IndexCorrupt, IndexMissing, WendaError
+from wenda.indexer.version import VERSION
+from wenda.indexer.errors import IndexCorrupt, IndexMissing, WendaError
 
 from .routes_middleware import (AccessLogMiddleware, ApiKeyGuard, BodyLimitMiddleware, NotReady, RequestTimeout,
                                 error_response, install_error_handlers)
@@ -294,7 +295,7 @@ def create_app(settings: Settings, searcher=None) -> FastAPI:
             reload_task.cancel()
             service.runner.stop()
 
-    app = FastAPI(title="wenda 问答 API", version="0.1.0", description=DESCRIPTION, openapi_tags=TAGS,
+    app = FastAPI(title="wenda 问答 API", version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.wenda = service
     install_error_handlers(app)

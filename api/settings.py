@@ -24,14 +24,14 @@ def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        from indexer.errors import BadInput
+        from wenda.indexer.errors import BadInput
 
         raise BadInput(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     """One of ``choices`` (the first is the default)."""
-    from indexer.errors import BadInput
+    from wenda.indexer.errors import BadInput
 
     raw = (env.get(name) or choices[0]).strip().lower()
     if raw not in choices:
@@ -46,7 +46,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        from indexer.errors import BadInput
+        from wenda.indexer.errors import BadInput
 
         raise BadInput(f"{name} must be a number, not {raw!r}") from None
 
@@ -82,7 +82,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
-        from indexer.embed import PRECISIONS
+        from wenda.indexer.embed import PRECISIONS
 
         env = os.environ if env is None else env
         values = dict(

@@ -3,8 +3,8 @@
 The MCP server (api/mcp_server.py) and the OpenAI function-calling schemas (``GET /api/tools``)
 are both built from ``TOOLS`` below, so a tool is named and described once.
 
-    from search import Searcher
-    from api.tools import call_tool, openai_tool_schemas, render_result
+    from wenda.search import Searcher
+    from wenda.api.tools import call_tool, openai_tool_schemas, render_result
 
     searcher = Searcher.open("index")
     tools = openai_tool_schemas(searcher)            # pass as `tools=` to any OpenAI-compatible endpoint
@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from indexer.errors import BadInput, NotFound, WendaError
+from wenda.indexer.errors import BadInput, NotFound, WendaError
 
 ASK_K = 5               # supporting passages an ask_corpus answer comes with
 MAX_CONTEXT = 10        # get_passage: neighbours on each side, at most (the searcher clamps to this too)

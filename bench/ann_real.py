@@ -26,7 +26,7 @@ import numpy as np
 import compare
 from common import ROOT, WORK, cache_dir, eval_file, write_results
 
-from indexer.embed import Embedder  # noqa: E402
+from wenda.indexer.embed import Embedder  # noqa: E402
 
 SIZES = (50_000, 100_000, 200_000)
 EFS = (96, 200, 400)

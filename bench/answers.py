@@ -23,11 +23,11 @@ import numpy as np
 
 from common import ROOT, WORK, cache_dir, eval_file, write_results
 
-from indexer.build import IndexSettings, build_index  # noqa: E402
-from search import answer as extract  # noqa: E402
-from search.evaluate import load_questions, normalise, write_corpus  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
-from search.sentences import split_sentences  # noqa: E402
+from wenda.indexer.build import IndexSettings, build_index  # noqa: E402
+from wenda.search import answer as extract  # noqa: E402
+from wenda.search.evaluate import load_questions, normalise, write_corpus  # noqa: E402
+from wenda.search.searcher import Searcher  # noqa: E402
+from wenda.search.sentences import split_sentences  # noqa: E402
 
 WEIGHTS = [f.name for f in fields(extract.AnswerWeights) if f.name != "passages"]
 GRID = [-1, -0.5, -0.25, -0.1, 0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2]

@@ -23,11 +23,11 @@ import numpy as np
 
 from common import ROOT, WORK, cache_dir, eval_file, write_results
 
-from indexer.build import IndexSettings, build_index  # noqa: E402
-from search import answer as extract  # noqa: E402
-from search.evaluate import answer_correct, load_questions, write_corpus  # noqa: E402
-from search.records import SearchResult  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from wenda.indexer.build import IndexSettings, build_index  # noqa: E402
+from wenda.search import answer as extract  # noqa: E402
+from wenda.search.evaluate import answer_correct, load_questions, write_corpus  # noqa: E402
+from wenda.search.records import SearchResult  # noqa: E402
+from wenda.search.searcher import Searcher  # noqa: E402
 
 FEATURES = ["bigrams", "words", "common_run", "novel", "asks_kind", "unknown_terms", "missing_terms", "passage_dense"]
 

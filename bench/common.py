@@ -24,7 +24,7 @@ def eval_file(name: str) -> Path:
 
 
 def cache_dir() -> Path:
-    from api.settings import Settings
+    from wenda.api.settings import Settings
 
     return Settings.from_env().cache_dir
 

@@ -8,9 +8,9 @@ import numpy as np
 
 from common import percentiles
 
-from indexer import vectors  # noqa: E402
-from indexer.store import StoreReader  # noqa: E402
-from indexer.tokens import Analyzer, fts_match_expression, match_terms  # noqa: E402
+from wenda.indexer import vectors  # noqa: E402
+from wenda.indexer.store import StoreReader  # noqa: E402
+from wenda.indexer.tokens import Analyzer, fts_match_expression, match_terms  # noqa: E402
 
 
 def bm25_vs_ours(store_path, queries: list[str], analyzer: Analyzer) -> dict:

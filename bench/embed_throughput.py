@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from indexer.embed import Embedder, length_batches  # noqa: E402
+from wenda.indexer.embed import Embedder, length_batches  # noqa: E402
 
 CMRC = Path("/work/shared/eval/cmrc2018_trial.json")
 OUT = ROOT / "bench"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from common import ROOT, WORK, cache_dir, eval_file, write_results
 
-from search.evaluate import evaluate_file  # noqa: E402
+from wenda.search.evaluate import evaluate_file  # noqa: E402
 
 TARGETS = {"seeds_qa.jsonl": "retrieval hit@1 >= 0.90, hit@5 = 1.00; answers >= 0.85 of answerable, every "
                              "unanswerable refused",

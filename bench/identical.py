@@ -36,8 +36,8 @@ def dump(index_dir: Path, out: Path, n: int) -> None:
     code = os.environ.get("WENDA_CODE_ROOT")
     if code:
         sys.path.insert(0, code)
-    from search.fusion import FusionParams
-    from search.searcher import Searcher
+    from wenda.search.fusion import FusionParams
+    from wenda.search.searcher import Searcher
     from common import cache_dir
 
     # one torch thread on both sides: the thread count changes a query vector's last bits (as

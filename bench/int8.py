@@ -19,13 +19,13 @@ import numpy as np
 
 from common import WORK, cache_dir, eval_file, write_results
 
-from indexer import vectors  # noqa: E402
-from indexer.build import embedding_text  # noqa: E402
-from indexer.embed import Embedder  # noqa: E402
-from search.evaluate import evaluate, load_questions  # noqa: E402
-from search.fusion import FusionParams  # noqa: E402
-from search.loaded import LoadedIndex  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from wenda.indexer import vectors  # noqa: E402
+from wenda.indexer.build import embedding_text  # noqa: E402
+from wenda.indexer.embed import Embedder  # noqa: E402
+from wenda.search.evaluate import evaluate, load_questions  # noqa: E402
+from wenda.search.fusion import FusionParams  # noqa: E402
+from wenda.search.loaded import LoadedIndex  # noqa: E402
+from wenda.search.searcher import Searcher  # noqa: E402
 
 SETS = {"seeds_qa.jsonl": "idx-seeds", "cmrc2018_trial.json": "idx-cmrc"}
 DENSE_ONLY = FusionParams(dense=1.0, words=0.0, grams=0.0)

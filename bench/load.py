@@ -172,12 +172,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--clients", type=int, default=32)
     args = ap.parse_args()
-    from indexer.build import IndexSettings, build_index
+    from wenda.indexer.build import IndexSettings, build_index
 
     index_dir = WORK / "idx-load"
     build_index([ROOT / "seeds"], index_dir, IndexSettings(), cache_dir(), wait=True)   # no-op when up to date
     script = Path(sys.executable).parent / "wenda"
-    cli = [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
+    cli = [str(script)] if script.exists() else [sys.executable, "-m", "wenda.api.cli"]
     env = {**os.environ, "WENDA_CACHE": str(cache_dir()), "WENDA_INDEX": str(index_dir)}
     env.pop("WENDA_API_KEY", None)
     log_path = WORK / "load-serve.log"

@@ -20,12 +20,12 @@ import numpy as np
 
 from common import WORK, cache_dir, eval_file, write_results
 
-from indexer.build import IndexSettings, build_index  # noqa: E402
-from indexer.chunker import ChunkSettings  # noqa: E402
-from indexer import vectors  # noqa: E402
-from search.evaluate import load_questions, normalise, write_corpus  # noqa: E402
-from search.fusion import FusionParams, fuse  # noqa: E402
-from search.searcher import Searcher  # noqa: E402
+from wenda.indexer.build import IndexSettings, build_index  # noqa: E402
+from wenda.indexer.chunker import ChunkSettings  # noqa: E402
+from wenda.indexer import vectors  # noqa: E402
+from wenda.search.evaluate import load_questions, normalise, write_corpus  # noqa: E402
+from wenda.search.fusion import FusionParams, fuse  # noqa: E402
+from wenda.search.searcher import Searcher  # noqa: E402
 
 
 def build_sets(size: int) -> dict[str, tuple[Path, list]]:

@@ -30,8 +30,8 @@ import report  # noqa: E402
 import stages  # noqa: E402
 import synth  # noqa: E402
 
-from indexer.manifest import current_generation  # noqa: E402
-from indexer.tokens import Analyzer  # noqa: E402
+from wenda.indexer.manifest import current_generation  # noqa: E402
+from wenda.indexer.tokens import Analyzer  # noqa: E402
 
 PY = sys.executable
 BASE_COMMIT = "149c516"        # before the first speed-ups
@@ -104,7 +104,7 @@ def main() -> None:
     if args.merge:
         return merge(sizes, n_search, n_ask, args.before_after)
     if args.stages:
-        from indexer.embed import Embedder
+        from wenda.indexer.embed import Embedder
 
         res = json.loads((BENCH / "results.json").read_text(encoding="utf-8"))
         started = time.time()
@@ -119,7 +119,7 @@ def main() -> None:
     analyzer = Analyzer()
     material = synth.material(analyzer)
     res["synthetic_token_check"] = synth.check_tokens(material, analyzer)
-    from indexer.embed import Embedder
+    from wenda.indexer.embed import Embedder
 
     embedder = Embedder.load(None, cache_dir())
 
@@ -176,7 +176,7 @@ def merge(sizes: list[int], n_search: int, n_ask: int, before_after_too: bool = 
     res["sizes"] = {int(k): v for k, v in res["sizes"].items()}
     analyzer = Analyzer()
     material = synth.material(analyzer)
-    from indexer.embed import Embedder
+    from wenda.indexer.embed import Embedder
 
     embedder = Embedder.load(None, cache_dir())
     res["cold_start_seeds_s"] = sorted(run_worker(seeds_index(), "--search", "0", "--ask", "0")["cold_start_s"]
@@ -271,7 +271,7 @@ def ann_rows(sizes: list[int], material, embedder, qvecs: np.ndarray, analyzer, 
         rows += compare.exact_vs_ann("random unit", synth.random_vectors(n, 384), qvecs)
     big = synth.SYNTH / f"n1000000-v{synth.VERSION}-random-t200000"
     if 1_000_000 in sizes and (big / "CURRENT").exists():
-        from indexer import vectors
+        from wenda.indexer import vectors
 
         hnsw = vectors.load(current_generation(big) / vectors.VECTORS_FILE)
         faiss = vectors._faiss()

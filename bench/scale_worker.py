@@ -48,7 +48,7 @@ def main() -> None:
     if code:
         sys.path.insert(0, code)
     t0 = float(os.environ.get("WENDA_T0", T_IMPORT))
-    from search.searcher import Searcher
+    from wenda.search.searcher import Searcher
 
     qs = questions()
     searcher = Searcher.open(args.index_dir, cache_dir=cache_dir(), threads=args.threads or None)

@@ -16,12 +16,12 @@ import numpy as np
 
 from common import ROOT, WORK, cache_dir, eval_file
 
-from indexer import vectors  # noqa: E402
-from indexer.build import embedding_text  # noqa: E402
-from indexer.chunker import ChunkSettings, chunk_document  # noqa: E402
-from indexer.records import Document  # noqa: E402
-from indexer.store import create_store, finish_store, insert_document, insert_passages  # noqa: E402
-from indexer.tokens import Analyzer  # noqa: E402
+from wenda.indexer import vectors  # noqa: E402
+from wenda.indexer.build import embedding_text  # noqa: E402
+from wenda.indexer.chunker import ChunkSettings, chunk_document  # noqa: E402
+from wenda.indexer.records import Document  # noqa: E402
+from wenda.indexer.store import create_store, finish_store, insert_document, insert_passages  # noqa: E402
+from wenda.indexer.tokens import Analyzer  # noqa: E402
 
 
 def real_documents() -> list[tuple[str, str]]:
@@ -75,6 +75,6 @@ def measure(embedder, embed_limit: int = 96) -> dict:
 
 
 if __name__ == "__main__":
-    from indexer.embed import Embedder
+    from wenda.indexer.embed import Embedder
 
     print(json.dumps(measure(Embedder.load(None, cache_dir())), ensure_ascii=False, indent=1))

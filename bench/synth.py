@@ -31,12 +31,12 @@ import numpy as np
 
 from common import ROOT, WORK, cache_dir, eval_file
 
-from indexer import vectors  # noqa: E402
-from indexer.chunker import ChunkSettings, chunk_document  # noqa: E402
-from indexer.manifest import CURRENT_FILE, FORMAT_VERSION, MANIFEST_FILE, file_digest, write_atomic  # noqa: E402
-from indexer.records import Document, Passage  # noqa: E402
-from indexer.store import STORE_FILE, create_store, finish_store, insert_document, insert_passages  # noqa: E402
-from indexer.tokens import Analyzer  # noqa: E402
+from wenda.indexer import vectors  # noqa: E402
+from wenda.indexer.chunker import ChunkSettings, chunk_document  # noqa: E402
+from wenda.indexer.manifest import CURRENT_FILE, FORMAT_VERSION, MANIFEST_FILE, file_digest, write_atomic  # noqa: E402
+from wenda.indexer.records import Document, Passage  # noqa: E402
+from wenda.indexer.store import STORE_FILE, create_store, finish_store, insert_document, insert_passages  # noqa: E402
+from wenda.indexer.tokens import Analyzer  # noqa: E402
 
 VERSION = 2
 SYNTH = WORK / "synth"
@@ -236,7 +236,7 @@ def index_dir(c: Corpus, kind: str, vecs_of, embedder_info: dict, analyzer: Anal
 
 
 def model_record() -> dict:
-    from indexer.embed import DEFAULT_MODEL, model_fingerprint
+    from wenda.indexer.embed import DEFAULT_MODEL, model_fingerprint
 
     return {"name": DEFAULT_MODEL, "fingerprint": model_fingerprint(None, cache_dir()), "dim": 384,
             "max_seq_length": 512}

@@ -32,11 +32,12 @@ from .progress import NO_PROGRESS, ProgressFactory
 from .records import Document, Passage
 from .store import STORE_FILE, StoreReader, copy_documents, create_store, finish_store, insert_document, insert_passages
 from .tokens import Analyzer
+from .version import VERSION
 
 log = logging.getLogger("wenda.index")
 
 LOCK_FILE = ".lock"
-WENDA_INDEX_VERSION = "0.1.0"
+
 
 
 @dataclass(frozen=True)
@@ -325,7 +326,7 @@ class Builder:
         model_info = self._model_record(old_manifest)
         manifest = {
             "format": FORMAT_VERSION,
-            "wenda_version": WENDA_INDEX_VERSION,
+            "wenda_version": VERSION,
             "generation": out.name.removeprefix(BUILDING_PREFIX),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "root": str(root),
@@ -347,7 +348,7 @@ class Builder:
 
     def _half_precision(self) -> bool:
         """Passages are embedded with bfloat16 matrix products (IndexSettings.embed_precision)."""
-        from indexer.embed import PRECISIONS
+        from wenda.indexer.embed import PRECISIONS
 
         wanted = self.settings.embed_precision
         if wanted not in PRECISIONS:

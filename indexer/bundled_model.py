@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.errors import ModelError
+from wenda.indexer.errors import ModelError
 
 log = logging.getLogger(__name__)
 

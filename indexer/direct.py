@@ -38,7 +38,7 @@ class DirectEncoder:
         import torch
         from tokenizers import Tokenizer
 
-        from indexer.xlmr import Encoder
+        from wenda.indexer.xlmr import Encoder
 
         self._torch = torch
         sbert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")) \

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from indexer import direct
-from indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
-from indexer.cores import WATCH
-from indexer.errors import ModelError
+from wenda.indexer import direct
+from wenda.indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
+from wenda.indexer.cores import WATCH
+from wenda.indexer.errors import ModelError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 PRECISIONS = ("auto", "float32", "bfloat16")   # of passage embedding at build time; auto = bfloat16 where native
@@ -122,7 +122,7 @@ class Embedder:
         """bfloat16 encoding is offered: the direct encoder, on a CPU with native bfloat16."""
         if self._direct is None:
             return False
-        from indexer.xlmr import bf16_native
+        from wenda.indexer.xlmr import bf16_native
 
         return bf16_native()
 

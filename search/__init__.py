@@ -1,6 +1,6 @@
 """wenda's search service: load an index once, then search and answer.
 
-    from search import Searcher
+    from wenda.search import Searcher
     searcher = Searcher.open("index")
     print(searcher.ask("普陀区累计开通了多少个5G室外基站？").answer)
 """

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from indexer.tokens import Analyzer
+from wenda.indexer.tokens import Analyzer
 
 from .sentences import Sentence, clauses, join, split_sentences
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from indexer.errors import LLMError
+from wenda.indexer.errors import LLMError
 
 from . import answer as extract
 from .llm import LLMConfig, generate
@@ -75,7 +75,7 @@ class Answerer:
         return bool(found)
 
     def _citation(self, rank: int, piece: Sentence, hits: list[Hit], terms) -> Hit:
-        from indexer.tokens import mark_terms
+        from wenda.indexer.tokens import mark_terms
 
         p = piece.passage
         source_hit = next(h for h in hits if h.passage.passage_id == p.passage_id)

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.errors import BadInput
+from wenda.indexer.errors import BadInput
 
 _WHITESPACE = dict.fromkeys(map(ord, " \t\r\n\u3000\xa0\u200b"), None)
 
@@ -240,8 +240,8 @@ def evaluate_file(path: Path, cache_dir: Path, k: int = 10, model: str | None = 
                   corpus_paths: list[Path] | None = None, progress=None) -> dict:
     """Index the file's corpus if needed, then evaluate. JSON Lines use ``index_dir`` built from
     ``corpus_paths``; SQuAD files get their own corpus and index under ``work_dir``."""
-    from indexer.build import IndexSettings, build_index
-    from indexer.progress import NO_PROGRESS
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.indexer.progress import NO_PROGRESS
 
     from .searcher import Searcher
 

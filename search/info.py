@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexer.manifest import current_generation, read_manifest, verify_files
-from indexer.store import STORE_FILE, StoreReader
+from wenda.indexer.manifest import current_generation, read_manifest, verify_files
+from wenda.indexer.store import STORE_FILE, StoreReader
 
 
 def index_info(index_dir: Path, verify: bool = True) -> dict:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.store import StoreReader
-from indexer.tokens import fts_match_expression, match_terms
+from wenda.indexer.store import StoreReader
+from wenda.indexer.tokens import fts_match_expression, match_terms
 
 _EMPTY_IDS = np.zeros(0, dtype=np.int64)
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from indexer.errors import LLMError
+from wenda.indexer.errors import LLMError
 
 from .records import Hit
 

@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer import vectors
-from indexer.errors import IndexCorrupt
-from indexer.manifest import USER_DICT_FILE, current_generation, read_manifest, verify_files
-from indexer.store import STORE_FILE, StoreReader
-from indexer.tokens import Analyzer
+from wenda.indexer import vectors
+from wenda.indexer.errors import IndexCorrupt
+from wenda.indexer.manifest import USER_DICT_FILE, current_generation, read_manifest, verify_files
+from wenda.indexer.store import STORE_FILE, StoreReader
+from wenda.indexer.tokens import Analyzer
 
 log = logging.getLogger("wenda.search")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from indexer.records import Passage
+from wenda.indexer.records import Passage
 
 
 @dataclass(frozen=True, slots=True)

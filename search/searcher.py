@@ -1,7 +1,7 @@
 """Hybrid retrieval: dense (FAISS) + lexical (FTS5 BM25 over jieba tokens and over character
 bigrams), fused into one ranking (search/fusion.py).
 
-    from search import Searcher
+    from wenda.search import Searcher
     searcher = Searcher.open("index")
     for hit in searcher.search("徐汇区有多少家人工智能企业", k=5).hits:
         print(hit.passage.source, hit.passage.start, hit.passage.end, hit.passage.text)
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer import vectors
-from indexer.corpus import strip_surrogates
-from indexer.cores import WATCH
-from indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
-from indexer.manifest import current_generation
-from indexer.store import StoredPassage
-from indexer.tokens import mark_terms
+from wenda.indexer import vectors
+from wenda.indexer.corpus import strip_surrogates
+from wenda.indexer.cores import WATCH
+from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
+from wenda.indexer.manifest import current_generation
+from wenda.indexer.store import StoredPassage
+from wenda.indexer.tokens import mark_terms
 
 from .asking import Answerer
 from .fusion import FusionParams, fuse
@@ -325,7 +325,7 @@ def check_model(manifest: dict, embedder) -> None:
 
 def load_embedder_for(manifest: dict, model: str | None, cache_dir: Path | None, threads: int | None):
     """The model the index was built with; asking for another one is refused."""
-    from indexer.embed import DEFAULT_MODEL, Embedder
+    from wenda.indexer.embed import DEFAULT_MODEL, Embedder
 
     built = manifest["model"]["name"]
     if model and _model_key(model, DEFAULT_MODEL) != _model_key(built, DEFAULT_MODEL):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from indexer.layout import CLOSERS, SENTENCE_END
-from indexer.records import Passage
+from wenda.indexer.layout import CLOSERS, SENTENCE_END
+from wenda.indexer.records import Passage
 
 # Semicolons join the parts of one Chinese sentence; they end clauses, not sentences.
 _SENTENCE_END = re.compile(rf"[。！？!?…]+[{re.escape(CLOSERS)}]*|\n+")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bundled_model import ensure_bundled_model
-from indexer.embed import Embedder
+from wenda.indexer.bundled_model import ensure_bundled_model
+from wenda.indexer.embed import Embedder
 
 _loaded: dict[str, Embedder] = {}
 

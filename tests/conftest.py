@@ -15,12 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 EVAL_DIR = Path(os.environ.get("WENDA_EVAL_DIR", ROOT.parent / "shared" / "eval"))
-sys.path.insert(0, str(ROOT))
+
 
 
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
-    from api.settings import Settings
+    from wenda.api.settings import Settings
 
     path = Settings.from_env().cache_dir
     path.mkdir(parents=True, exist_ok=True)
@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(cache_dir):
-    from indexer.embed import Embedder
+    from wenda.indexer.embed import Embedder
 
     return Embedder.load(None, cache_dir)
 
@@ -37,7 +37,7 @@ def embedder(cache_dir):
 @pytest.fixture(scope="session")
 def seeds_index(tmp_path_factory, cache_dir, embedder) -> Path:
     """A built index of seeds/ (read-only for tests: copy it before changing anything)."""
-    from indexer.build import IndexSettings, build_index
+    from wenda.indexer.build import IndexSettings, build_index
 
     index_dir = tmp_path_factory.mktemp("seeds-index") / "index"
     build_index([SEEDS], index_dir, IndexSettings(), cache_dir, embedder=embedder)
@@ -46,7 +46,7 @@ def seeds_index(tmp_path_factory, cache_dir, embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def searcher(seeds_index, cache_dir, embedder):
-    from search import Searcher
+    from wenda.search import Searcher
 
     return Searcher.open(seeds_index, cache_dir=cache_dir, embedder=embedder)
 
@@ -75,4 +75,4 @@ def wenda_env(cache_dir) -> dict:
 def wenda_cli() -> list[str]:
     """How to run the CLI from the tests: the installed script if present, else the module."""
     script = Path(sys.executable).parent / "wenda"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "api.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "wenda.api.cli"]

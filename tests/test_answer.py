@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from search.answer import MAX_ANSWER_CHARS, NOT_FOUND_ZH
-from search.evaluate import normalise
-from search.llm import LLMConfig
+from wenda.search.answer import MAX_ANSWER_CHARS, NOT_FOUND_ZH
+from wenda.search.evaluate import normalise
+from wenda.search.llm import LLMConfig
 
 from conftest import SEEDS
 
@@ -104,7 +104,7 @@ def test_llm_answers_are_checked_and_fall_back(searcher, fake_llm, mode, uses_ll
 
 
 def test_llm_prompt_stays_within_the_token_budget(searcher):
-    from search.llm import build_messages, estimate_tokens
+    from wenda.search.llm import build_messages, estimate_tokens
 
     hits = searcher.search("上海数字经济", k=10).hits
     messages, sent = build_messages("上海数字经济发展得怎么样？", hits, budget=800)

@@ -17,8 +17,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.server import create_app
-from api.settings import Settings
+from wenda.api.server import create_app
+from wenda.api.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from indexer import vectors
-from indexer.build import IndexSettings, build_index
-from indexer.errors import BadInput, IndexBusy, WendaError
-from indexer.manifest import current_generation, read_manifest
-from indexer.store import STORE_FILE, StoreReader
-from search import Searcher
+from wenda.indexer import vectors
+from wenda.indexer.build import IndexSettings, build_index
+from wenda.indexer.errors import BadInput, IndexBusy, WendaError
+from wenda.indexer.manifest import current_generation, read_manifest
+from wenda.indexer.store import STORE_FILE, StoreReader
+from wenda.search import Searcher
 
 from conftest import SEEDS
 
@@ -130,7 +130,7 @@ def test_bad_inputs_to_the_builder(tmp_path, cache_dir, embedder):
 
 
 def test_second_writer_is_refused(index_copy, cache_dir, embedder):
-    from indexer.build import WriterLock
+    from wenda.indexer.build import WriterLock
 
     with WriterLock(index_copy):
         with pytest.raises(IndexBusy, match="another `wenda index`"):

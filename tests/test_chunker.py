@@ -6,8 +6,8 @@ import re
 import jieba
 import pytest
 
-from indexer.chunker import ChunkSettings, chunk_document
-from indexer.corpus import decode_bytes
+from wenda.indexer.chunker import ChunkSettings, chunk_document
+from wenda.indexer.corpus import decode_bytes
 
 from conftest import SEEDS
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embed import Embedder
+from wenda.indexer.embed import Embedder
 
 ROOT = Path(__file__).resolve().parent.parent
 

