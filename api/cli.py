@@ -14,6 +14,7 @@ from pathlib import Path
 from wenda.indexer.version import VERSION
 from wenda.indexer.errors import BadInput, WendaError
 
+from .service import open_searcher
 from .settings import Settings
 
 log = logging.getLogger("wenda")
@@ -29,14 +30,6 @@ def _style():
     from .render import Style
 
     return Style(sys.stdout.isatty() and os.environ.get("NO_COLOR") is None)
-
-
-def open_searcher(settings: Settings):
-    from wenda.search import Searcher
-
-    return Searcher.open(settings.index_dir, model=settings.model, cache_dir=settings.cache_dir,
-                         threads=settings.threads, max_query_chars=settings.max_query_chars,
-                         max_k=settings.max_k)
 
 
 def _index_settings(settings: Settings, args: argparse.Namespace):
@@ -131,7 +124,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from .asking import run_ask
+    from .ask_command import run_ask
 
     return run_ask(args, settings, open_searcher(settings), _style())
 

@@ -159,7 +159,7 @@ def _reloading(searcher, every_s: float) -> SearcherProvider:
 def run_stdio(settings) -> int:
     """Serve MCP on stdin/stdout until the client closes it. stdout carries only the protocol:
     anything printed while the model and index load goes to stderr, as do all logs."""
-    from .cli import open_searcher
+    from .service import open_searcher
 
     with contextlib.redirect_stdout(sys.stderr):
         searcher = open_searcher(settings)

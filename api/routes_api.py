@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from wenda.indexer.errors import BadInput, NotFound, WendaError
+from wenda.indexer.errors import BadInput, NotFound, Unauthorized, UnsupportedMediaType, WendaError
 from wenda.search.searcher import check_k, clean_query
 
-from .routes_middleware import UNAUTHORIZED_MESSAGE, Unauthorized, UnsupportedMediaType, bearer_ok
+from .routes_middleware import UNAUTHORIZED_MESSAGE, bearer_ok
 from .schemas import (AskRequest, AskResponse, DocumentResponse, DocumentSummary, ErrorResponse, HealthResponse,
                       PassageResponse, ReadyResponse, SearchResponse, ToolSchema)
-from .server import STATIC_DIR, Service
+from .service import STATIC_DIR, Service
 
 DESCRIPTION = """\
 在中文文章语料中做语义检索和问答，每条结果都带可核对的引用：`text` 恰好等于来源文件解码后文本的

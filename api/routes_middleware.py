@@ -20,31 +20,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wenda.indexer.errors import WendaError
+from wenda.indexer.errors import Unauthorized, WendaError
 
 access_log = logging.getLogger("wenda.http")
-
-
-# -- the HTTP layer's own errors (wenda's library errors come from indexer/errors.py) --------
-
-class NotReady(WendaError):
-    http_status = 503
-    code = "not_ready"
-
-
-class RequestTimeout(WendaError):
-    http_status = 504
-    code = "timeout"
-
-
-class Unauthorized(WendaError):
-    http_status = 401
-    code = "unauthorized"
-
-
-class UnsupportedMediaType(WendaError):
-    http_status = 415
-    code = "unsupported_media_type"
 
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",

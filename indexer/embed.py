@@ -8,6 +8,7 @@ stays cheap.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from wenda.indexer import direct
 from wenda.indexer.bundled_model import bundled_fingerprint, ensure_bundled_model
-from wenda.indexer.cores import WATCH
+from wenda.indexer.core_watch import WATCH
 from wenda.indexer.errors import ModelError
+
+log = logging.getLogger("wenda.embed")
 
 DEFAULT_MODEL = "multilingual-e5-small"
 PRECISIONS = ("auto", "float32", "bfloat16")   # of passage embedding at build time; auto = bfloat16 where native
@@ -48,7 +50,7 @@ class Embedder:
         self._load_model = load_model
         self.name = name
         self.fingerprint = fingerprint
-        self.auto_threads = False       # True: threads chosen per call (indexer/cores.py)
+        self.auto_threads = False       # True: threads chosen per call (indexer/core_watch.py)
         if direct is not None:
             self.dim, self.max_seq_length, prompts = direct.dim, direct.max_seq_length, direct.prompts
         else:
@@ -71,7 +73,7 @@ class Embedder:
         """Load ``model`` (None = the bundled default) without touching the network.
 
         ``threads`` sets torch's (process-wide) intra-op thread count; None chooses it per call,
-        all cores or one, by how busy the machine is (indexer/cores.py). There is deliberately no
+        all cores or one, by how busy the machine is (indexer/core_watch.py). There is deliberately no
         int8 option: torch dynamic int8 quantisation measured cosine 0.97-0.98 against fp32
         (bench/embed_throughput.md) and cost 1.8-2.7 points of vector-only recall@1 on CMRC and one
         of 13 seeds questions at rank 1 (bench/int8.md), though it encoded 1.7-1.9x faster on an
@@ -86,7 +88,7 @@ class Embedder:
 
         if threads:
             torch.set_num_threads(threads)
-        else:                   # one or all cores per call, by what the machine is doing (indexer/cores.py)
+        else:                   # one or all cores per call, by what the machine is doing (indexer/core_watch.py)
             torch.set_num_threads(WATCH.threads())
         def load_st():
             import transformers
@@ -102,12 +104,16 @@ class Embedder:
                                  f"{_first_line(exc)}; {_OFFLINE_HINT}") from exc
             return st.eval()
 
+        from wenda.indexer import xlmr
+
         encoder = None
-        if direct.supported(folder):
+        if xlmr.supported(folder):
             try:
-                encoder = direct.DirectEncoder(folder)
-            except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError):
-                encoder = None          # sentence-transformers will say what is wrong
+                encoder = xlmr.DirectEncoder(folder)
+            except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
+                # Same vectors either way, but a cold start seconds slower: say so.
+                log.warning("the plain-torch encoder cannot load %s (%s); encoding through "
+                            "sentence-transformers instead", folder, _first_line(exc))
         embedder = cls(None, name, digest[:16], encoder, load_st) if encoder else cls(load_st(), name, digest[:16])
         embedder.auto_threads = not threads
         return embedder

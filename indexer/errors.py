@@ -76,3 +76,33 @@ class LLMError(WendaError):
 
     http_status = 502
     code = "llm_error"
+
+
+# -- the serving surfaces' own errors (raised in api/, defined here so there is one errors module) --
+
+class NotReady(WendaError):
+    """The server is still loading the index and the model."""
+
+    http_status = 503
+    code = "not_ready"
+
+
+class RequestTimeout(WendaError):
+    """A request ran past the server's time limit."""
+
+    http_status = 504
+    code = "timeout"
+
+
+class Unauthorized(WendaError):
+    """The server needs an API key and the request did not carry the right one."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+class UnsupportedMediaType(WendaError):
+    """A request body of a type the endpoint does not take."""
+
+    http_status = 415
+    code = "unsupported_media_type"

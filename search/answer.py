@@ -264,9 +264,7 @@ def _cut_to_evidence(s: Sentence, question: str) -> Sentence:
     q_grams = set(re.findall(r"(?=([\u4e00-\u9fff]{2}))", question))
     best, best_key = None, None
     for i in range(len(parts)):
-        length = 0
         for j in range(i, len(parts)):
-            length = parts[j].end - parts[i].start
             if parts[j].hi - parts[i].lo > MAX_ANSWER_CHARS:
                 break
             window = join(parts[i:j + 1])

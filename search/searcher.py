@@ -24,13 +24,13 @@ import numpy as np
 
 from wenda.indexer import vectors
 from wenda.indexer.corpus import strip_surrogates
-from wenda.indexer.cores import WATCH
+from wenda.indexer.core_watch import WATCH
 from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
 from wenda.indexer.manifest import current_generation
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import mark_terms
 
-from .asking import Answerer
+from .answerer import Answerer
 from .fusion import FusionParams, fuse
 from .lexical import view_scores
 from .llm import LLMConfig

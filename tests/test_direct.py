@@ -1,4 +1,4 @@
-"""Encoding without sentence-transformers (indexer/direct.py) gives the same vectors bit for bit."""
+"""Encoding without sentence-transformers (indexer/xlmr.py DirectEncoder) gives the same vectors bit for bit."""
 from __future__ import annotations
 
 import json
