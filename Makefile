@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench bench-quality load install install-test clean
+.PHONY: serve test index bench bench-quality load screenshots install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ LOAD_SECONDS ?= 60
 LOAD_CLIENTS ?= 32
 load: install-test
 	cd bench && ../$(BIN)/python load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+
+# The README's screenshots of the page (real Chromium against a real server over the seeds).
+screenshots: install-test
+	WENDA_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_page.py -k keyboard
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock

@@ -107,16 +107,16 @@ def build_server(get_searcher: SearcherProvider) -> MCPServer:
         return CallToolResult(content=[TextContent(type="text", text=T.render_result(name, result))],
                               structured_content=result)
 
-    async def search_corpus(query: str, k: int = 5) -> Annotated[CallToolResult, T.SearchOut]:
+    async def search_corpus(query: str, k: int = 5) -> Annotated[CallToolResult, T.SearchResponse]:
         return await run("search_corpus", {"query": query, "k": k})
 
-    async def ask_corpus(question: str) -> Annotated[CallToolResult, T.AskOut]:
+    async def ask_corpus(question: str) -> Annotated[CallToolResult, T.AskResponse]:
         return await run("ask_corpus", {"question": question})
 
-    async def get_passage(passage_id: str, context: int = 0) -> Annotated[CallToolResult, T.PassageContextOut]:
+    async def get_passage(passage_id: str, context: int = 0) -> Annotated[CallToolResult, T.PassageResponse]:
         return await run("get_passage", {"passage_id": passage_id, "context": context})
 
-    async def list_documents() -> Annotated[CallToolResult, T.DocumentsOut]:
+    async def list_documents() -> Annotated[CallToolResult, T.DocumentList]:
         return await run("list_documents", {})
 
     functions = {f.__name__: f for f in (search_corpus, ask_corpus, get_passage, list_documents)}

@@ -13,7 +13,7 @@ from wenda.indexer.errors import BadInput, NotFound, Unauthorized, UnsupportedMe
 from wenda.search.searcher import check_k, clean_query
 
 from .routes_middleware import UNAUTHORIZED_MESSAGE, bearer_ok
-from .schemas import (AskRequest, AskResponse, DocumentResponse, DocumentSummary, ErrorResponse, HealthResponse,
+from .schemas import (AskRequest, AskResponse, DocumentInfo, DocumentResponse, ErrorResponse, HealthResponse,
                       PassageResponse, ReadyResponse, SearchResponse, ToolSchema)
 from .service import STATIC_DIR, Service
 
@@ -142,7 +142,7 @@ def _llm_config(settings):
                      timeout_s=settings.llm_timeout_s, context_tokens=settings.llm_context_tokens)
 
 
-@api_router.get("/documents", response_model=list[DocumentSummary], tags=["documents"], summary="文档列表",
+@api_router.get("/documents", response_model=list[DocumentInfo], tags=["documents"], summary="文档列表",
                 responses=_errors(504))
 async def documents(service: ServiceDep, searcher: SearcherDep):
     """索引中的全部文档：来源文件、标题、段落数、字数。"""

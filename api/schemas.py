@@ -100,10 +100,21 @@ class AskResponse(BaseModel):
 
 
 class DocumentSummary(BaseModel):
+    """A document as the list_documents tool shows it."""
+
     source: str = Field(description="来源文件相对于索引根目录的路径。", examples=[_SOURCE])
     title: str = Field(description="文档标题。", examples=[_TITLE])
     passages: int = Field(description="段落数。", examples=[26])
     chars: int = Field(description="字符数（Unicode 码点）。", examples=[3766])
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary] = Field(description="索引中的全部文档。")
+
+
+class DocumentInfo(DocumentSummary):
+    """A document as GET /api/documents lists it: the summary and its file's checksum."""
+
     sha256: str = Field(description="源文件字节的 SHA-256。",
                         examples=["eb5a5ace61b606553f7960083189217844582f1578c94dfdab015847eb5a1910"])
 

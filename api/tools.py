@@ -21,9 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from wenda.indexer.errors import BadInput, NotFound, WendaError
+
+from .schemas import AskResponse, DocumentList, PassageResponse, SearchResponse
 
 ASK_K = 5               # supporting passages an ask_corpus answer comes with
 MAX_CONTEXT = 10        # get_passage: neighbours on each side, at most (the searcher clamps to this too)
@@ -89,73 +91,11 @@ TOOL_SPECS: dict[str, ToolSpec] = {t.name: t for t in TOOLS}
 TOOL_NAMES: tuple[str, ...] = tuple(TOOL_SPECS)
 
 
-# -- result shapes (the contract's JSON) ------------------------------------------------------
-
-class HitOut(BaseModel):
-    """A search hit, also each citation of an answer: ``text == file_text[start:end]``."""
-
-    rank: int
-    score: float
-    passage_id: str
-    source: str = Field(description="the file's path relative to the indexed root")
-    title: str
-    section: list[str] = Field(description="heading path above the passage, outermost first")
-    paragraph: int = Field(description="1-based number of the passage in its document")
-    start: int = Field(description="character offset into the file's decoded text")
-    end: int
-    text: str
-    highlight: str = Field(description="HTML-escaped text with <mark> around matched terms")
-
-
-class SearchOut(BaseModel):
-    query: str
-    hits: list[HitOut]
-    took_ms: float
-
-
-class AskOut(BaseModel):
-    question: str
-    found: bool = Field(description="false when the corpus does not hold an answer")
-    answer: str
-    citations: list[HitOut]
-    passages: list[HitOut]
-    took_ms: float
-    confidence: float
-    mode: str
-    note: str | None = None
-
-
-class PassageOut(BaseModel):
-    passage_id: str
-    source: str
-    title: str
-    section: list[str]
-    paragraph: int
-    start: int
-    end: int
-    text: str
-
-
-class PassageContextOut(BaseModel):
-    passage: PassageOut
-    before: list[PassageOut] = Field(description="preceding passages, in document order")
-    after: list[PassageOut] = Field(description="following passages, in document order")
-
-
-class DocumentOut(BaseModel):
-    source: str
-    title: str
-    passages: int
-    chars: int
-
-
-class DocumentsOut(BaseModel):
-    documents: list[DocumentOut]
-
+# -- result shapes: the same models as the HTTP API's (api/schemas.py) ---------------------------
 
 RESULT_MODELS: dict[str, type[BaseModel]] = {
-    "search_corpus": SearchOut, "ask_corpus": AskOut, "get_passage": PassageContextOut,
-    "list_documents": DocumentsOut,
+    "search_corpus": SearchResponse, "ask_corpus": AskResponse, "get_passage": PassageResponse,
+    "list_documents": DocumentList,
 }
 
 

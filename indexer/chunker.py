@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
-from .layout import CLOSERS, SENTENCE_END, Kind, Line, classify, ends_sentence, is_strict_heading, split_lines
+from .layout import CLAUSE_BOUNDARY, SENTENCE_BOUNDARY, Kind, Line, classify, ends_sentence, is_strict_heading, split_lines
 from .records import Passage
 
 
@@ -32,9 +32,6 @@ class ChunkSettings:
         return asdict(self)
 
 
-# Sentence ends, with any closing quotes that belong to them.
-_SENTENCE = re.compile(rf"[{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*|\.(?=\s|$)")
-_CLAUSE = re.compile(r"[，,；;：:、]+[”’」』）)》]*")
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
 
 
@@ -130,7 +127,7 @@ def _cuts_in(clean: str, lo: int, hi: int, level: int) -> list[int]:
     """Positions strictly inside (lo, hi) where a passage may be cut: after sentence ends
     (level 0), after clause marks (level 1), between jieba words (level 2)."""
     if level < 2:
-        pattern = _SENTENCE if level == 0 else _CLAUSE
+        pattern = SENTENCE_BOUNDARY if level == 0 else CLAUSE_BOUNDARY
         return [lo + m.end() for m in pattern.finditer(clean, lo, hi) if lo < lo + m.end() < hi]
     import jieba  # deferred: loading its dictionary takes a second
 

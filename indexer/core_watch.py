@@ -11,9 +11,12 @@ busy elsewhere. So the choice is made per query from what the machine did in the
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+
+log = logging.getLogger("wenda.threads")
 
 _WINDOW = 0.05          # seconds: shorter intervals keep the previous decision
 _OTHERS_MAX = 0.5       # busy cores of other processes that still leave a core "free"
@@ -31,6 +34,7 @@ class CoreWatch:
         self.cores = _cores()
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._lock = threading.Lock()
+        self._warned = False
         self._last = self._sample()
         self._threads = self.cores
 
@@ -39,7 +43,10 @@ class CoreWatch:
         try:
             with open("/proc/stat", "rb") as fh:
                 fields = [int(x) for x in fh.readline().split()[1:9]]
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            if not self._warned:
+                self._warned = True
+                log.warning("cannot read /proc/stat (%s): every query runs on one thread", exc)
             return None
         user, nice, system, _idle, _iowait, irq, softirq, steal = fields
         own = os.times()

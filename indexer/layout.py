@@ -14,9 +14,16 @@ _BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x85\u2028\u2029]")
 # Stripped at line edges in addition to str.isspace() characters: zero-width marks.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 
-SENTENCE_END = "。！？!?；;…"
+# The one definition of sentence and clause boundaries, for chunking, answers and LLM replies.
+# A sentence ends at 。！？… ; a semicolon joins the parts of one Chinese sentence, so it ends a
+# clause (with ，：、) — but a *line* ending in ； closes, as list items do (``ends_sentence``).
+SENTENCE_STOPS = "。！？!?…"
+CLAUSE_STOPS = "，,；;：:、"
 # Closing quotes/brackets that may follow a sentence end: “……。”
 CLOSERS = "”’」』）)》】〕\"'"
+SENTENCE_BOUNDARY = re.compile(rf"[{re.escape(SENTENCE_STOPS)}]+[{re.escape(CLOSERS)}]*|\.(?=\s|$)")
+CLAUSE_BOUNDARY = re.compile(rf"[{re.escape(CLAUSE_STOPS + SENTENCE_STOPS)}]+[{re.escape(CLOSERS)}]*|——")
+_LINE_CLOSERS = SENTENCE_STOPS + "；;"
 # A line ending in one of these is mid-sentence even though it ends in punctuation.
 CONTINUES = "，,、：:（(“‘《【—-"
 _CLAUSE_PUNCT = re.compile(r"[，,、；;：:。！？!?“”\"（）()《》【】]")
@@ -90,7 +97,7 @@ def ends_sentence(text: str) -> bool:
     if not stripped:
         return False
     last = stripped[-1]
-    if last in SENTENCE_END:
+    if last in _LINE_CLOSERS:
         return True
     # An English full stop (not a decimal point) also ends a sentence.
     return last == "." and not (len(stripped) > 1 and stripped[-2].isdigit())

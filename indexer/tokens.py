@@ -22,7 +22,7 @@ _GRAM_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z0-9][a-z
 
 @lru_cache(maxsize=1)
 def _stopwords_text() -> str:
-    return resources.files("indexer").joinpath("data/stopwords.txt").read_text(encoding="utf-8")
+    return resources.files(__package__).joinpath("data/stopwords.txt").read_text(encoding="utf-8")
 
 
 def default_stopwords() -> frozenset[str]:

@@ -20,6 +20,8 @@ import numpy as np
 
 from .errors import IndexCorrupt
 
+from .errors import IndexCorrupt
+
 VECTORS_FILE = "vectors.faiss"
 DEFAULT_HALF_THRESHOLD = 50_000
 DEFAULT_HNSW_THRESHOLD = 200_000
@@ -83,19 +85,16 @@ def stored_ids(index) -> np.ndarray:
 
 
 def reconstruct(index, ids: list[int] | np.ndarray) -> np.ndarray:
-    """The stored vectors of the given ids (rows of zeros for unknown ids)."""
+    """The stored vectors of the given ids. Every passage of a sound index has one, so an unknown
+    id means the vectors and the passages come from different builds: refused, never zeros."""
     ids = np.asarray(ids, dtype=np.int64)
     try:
         return index.reconstruct_batch(ids).reshape(len(ids), index.d)
-    except RuntimeError:            # an unknown id: one by one, zeros for the unknown
-        pass
-    out = np.zeros((len(ids), index.d), dtype=np.float32)
-    for row, rid in enumerate(ids):
-        try:
-            out[row] = index.reconstruct(int(rid))
-        except RuntimeError:
-            pass
-    return out
+    except RuntimeError:
+        known = set(stored_ids(index).tolist())
+        missing = [int(i) for i in ids if int(i) not in known]
+        raise IndexCorrupt(f"the vector index has no vectors for {len(missing)} passages (ids {missing[:5]}"
+                           f"{' …' if len(missing) > 5 else ''}); run `wenda index --rebuild`") from None
 
 
 def set_threads(n: int) -> None:

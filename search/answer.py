@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from wenda.indexer.layout import SENTENCE_STOPS
 from wenda.indexer.tokens import Analyzer
 
 from .sentences import Sentence, clauses, join, split_sentences
@@ -76,7 +77,7 @@ class AnswerWeights:
 def confidence_model() -> dict:
     """Logistic-regression weights over the features of ``evidence_features`` and the
     threshold, fitted on the public sets by bench/calibrate.py."""
-    text = resources.files("search").joinpath("data/confidence.json").read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("data/confidence.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -180,7 +181,7 @@ def _lead(p) -> str:
     return " ".join(parts)
 
 
-_OPENING = re.compile(r"[^。！？!?\n]*")
+_OPENING = re.compile(rf"[^{re.escape(SENTENCE_STOPS)}\n]*")
 
 
 def score_candidates(question: str, passages: list, analyzer: Analyzer,

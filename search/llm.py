@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from wenda.indexer.errors import LLMError
+from wenda.indexer.layout import SENTENCE_STOPS
 
 from .records import Hit
 
@@ -26,7 +27,7 @@ SYSTEM_PROMPT = (
 )
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
-_SENTENCE = re.compile(r"[^。！？!?\n]+[。！？!?]*(?:\s*\[\d{1,3}\])*")
+_SENTENCE = re.compile(rf"[^{re.escape(SENTENCE_STOPS)}\n]+[{re.escape(SENTENCE_STOPS)}]*(?:\s*\[\d{{1,3}}\])*")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from wenda.indexer.layout import CLOSERS, SENTENCE_END
+from wenda.indexer.layout import CLAUSE_BOUNDARY, SENTENCE_BOUNDARY
 from wenda.indexer.records import Passage
 
-# Semicolons join the parts of one Chinese sentence; they end clauses, not sentences.
-_SENTENCE_END = re.compile(rf"[。！？!?…]+[{re.escape(CLOSERS)}]*|\n+")
-_CLAUSE_END = re.compile(rf"[，,；;：:{re.escape(SENTENCE_END)}]+[{re.escape(CLOSERS)}]*|——")
+# A passage's clean text keeps the line breaks of list items and table rows: they end sentences too.
+_SENTENCE_END = re.compile(rf"{SENTENCE_BOUNDARY.pattern}|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ def clauses(sentence: Sentence) -> list[Sentence]:
     p = sentence.passage
     offsets = clean_offsets(p)
     out = []
-    for lo, hi in _pieces(sentence.clean, _CLAUSE_END):
+    for lo, hi in _pieces(sentence.clean, CLAUSE_BOUNDARY):
         lo, hi = sentence.lo + lo, sentence.lo + hi
         span = _file_span(offsets, lo, hi)
         if span:

@@ -14,7 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-EVAL_DIR = Path(os.environ.get("WENDA_EVAL_DIR", ROOT.parent / "shared" / "eval"))
 
 
 
@@ -64,7 +63,8 @@ def wenda_env(cache_dir) -> dict:
     """Environment for running the `wenda` command in a subprocess."""
     env = dict(os.environ)
     env["WENDA_CACHE"] = str(cache_dir)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # The installed package, not the source folders on sys.path: what a user runs.
+    env.pop("PYTHONPATH", None)
     env.pop("WENDA_INDEX", None)
     env.pop("WENDA_MODEL", None)
     env.pop("WENDA_API_KEY", None)

@@ -101,14 +101,14 @@ def test_a_build_killed_midway_leaves_the_old_index_answering(index_copy, tmp_pa
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     (corpus / "000_8ea395dd2807991d.txt").write_text("替换后的文章。\n\n完全不同的内容。\n", encoding="utf-8")
-    before = Searcher.open(index_copy, embedder=embedder).search("静安区大约有多少家数据智能相关企业", k=3)
+    before = Searcher.open(index_copy, embedder=embedder).search("静安区的数据智能企业数量有多少", k=3)
     generation = current_generation(index_copy).name
     env = {**wenda_env, "WENDA_FAULT_STEP": "8"}     # somewhere after chunking, before the switch
     run = subprocess.run([*wenda_cli, "index", str(corpus), "--index-dir", str(index_copy)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == -9, run.stderr      # SIGKILL
     assert current_generation(index_copy).name == generation
-    after = Searcher.open(index_copy, embedder=embedder).search("静安区大约有多少家数据智能相关企业", k=3)
+    after = Searcher.open(index_copy, embedder=embedder).search("静安区的数据智能企业数量有多少", k=3)
     assert [h.passage.passage_id for h in after.hits] == [h.passage.passage_id for h in before.hits]
 
 

@@ -32,7 +32,7 @@ def test_errors_are_one_line_with_the_right_exit_status(wenda_cli, wenda_env, tm
 
 
 def test_ask_json_has_the_contract_shape(wenda_cli, wenda_env, seeds_index):
-    out = subprocess.run([*wenda_cli, "ask", "静安区大约有多少家数据智能相关企业？", "--json", "--index-dir",
+    out = subprocess.run([*wenda_cli, "ask", "静安区的数据智能企业数量有多少？", "--json", "--index-dir",
                           str(seeds_index)], env=wenda_env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)

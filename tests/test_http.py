@@ -450,7 +450,7 @@ def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | N
     port = free_port()
     log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", "serve", "--port", str(port), "--index-dir",
-                             str(index_dir)], env={**env, **(extra_env or {})}, cwd=ROOT,
+                             str(index_dir)], env={**env, **(extra_env or {})}, cwd=log_path.parent,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     saw_not_ready, deadline = False, time.monotonic() + 240

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 TOOL_NAMES = {"search_corpus", "ask_corpus", "get_passage", "list_documents"}
-JINGAN = "静安区大约有多少家数据智能相关企业？"
+JINGAN = "静安区的数据智能企业数量有多少？"
 XUHUI = "徐汇区有多少家人工智能相关企业？"
 HIT_KEYS = {"rank", "score", "passage_id", "source", "title", "section", "paragraph", "start", "end", "text",
             "highlight"}
@@ -73,7 +73,7 @@ def stdio_run(seeds_index, wenda_env, tmp_path_factory) -> dict:
     errlog_path = tmp_path_factory.mktemp("mcp-stdio") / "stderr.txt"
     params = StdioServerParameters(command=sys.executable,
                                    args=["-m", "wenda.api.cli", "mcp", "--index-dir", str(seeds_index)],
-                                   env=wenda_env, cwd=str(ROOT))
+                                   env=wenda_env, cwd=str(errlog_path.parent))
     out: dict = {}
 
     async def session() -> None:

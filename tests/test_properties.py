@@ -32,8 +32,9 @@ def test_offsets_hold_for_arbitrary_text(text, max_chars):
 def test_search_and_ask_never_raise_on_arbitrary_strings(searcher, query):
     try:
         result = searcher.search(query, k=3)
-        assert isinstance(result.hits, list)
+        assert len(result.hits) <= 3 and [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
         answer = searcher.ask(query)
-        assert isinstance(answer.found, bool)
+        # a found answer always cites; a refusal never does
+        assert bool(answer.citations) == answer.found
     except BadInput:
         pass

@@ -133,3 +133,12 @@ def test_a_bad_precision_setting_is_refused():
     assert Settings.from_env({"WENDA_EMBED_PRECISION": "Float32"}).embed_precision == "float32"
     with pytest.raises(BadInput, match="WENDA_EMBED_PRECISION"):
         Settings.from_env({"WENDA_EMBED_PRECISION": "fp8"})
+
+
+@pytest.mark.parametrize("n", [50, 150, 400])
+def test_an_unknown_id_is_refused_not_read_as_zeros(n):
+    """A passage without a stored vector means the files come from different builds."""
+    ids = np.arange(n, dtype=np.int64)
+    index = vectors.build(ids, _unit(n), 32, hnsw_threshold=300, half_threshold=100)
+    with pytest.raises(IndexCorrupt, match=r"no vectors for 1 passages \(ids \[9999\]\).*wenda index --rebuild"):
+        vectors.reconstruct(index, [3, 9999, 4])
