@@ -151,6 +151,7 @@ _PARTICLES = frozenset("的 了 呢 吗 啊 呀 吧 么 嘛 哦 哇 着 过 地 
 _COPULAS = frozenset("是 有 在 为 叫 约 大约 大概 一共 总共 共 共有 达 达到 到 位于 属于 算".split())
 _AUXILIARIES = frozenset("要 能 会 可以 应该 应当 需要 得 该 想 可 能够 才 就 都 还 也 又 最".split())
 _PREPOSITIONS = frozenset("在 于 从 离 对 向 和 与 跟 及 以及 或 把 被 给 由 自 到 比".split())
+_MAX_NAME_CHARS = 16   # names longer than this are runs of names (noise), not one name
 _LOW_FREQUENCY = 100    # a jieba word rarer than this is more likely a name than a common noun
 
 _ENGLISH_STOP = frozenset("""first last most least ever just also a an the of in on at to for by with from and or is are was were be been do does did
@@ -196,6 +197,12 @@ class _Token:
 
 
 # ---------------------------------------------------------------- the analysis
+
+def warm(analyzer: Analyzer) -> None:
+    """Load jieba's tagging tables now (about 2 s once per process) rather than on the first
+    question."""
+    _pos_tagger(analyzer).lcut("徐汇区有多少家企业")
+
 
 def analyse(question: str, analyzer: Analyzer) -> Question:
     """The analysis of one question; never raises, whatever the string."""
@@ -264,7 +271,9 @@ def _looks_random(folded: str, analyzer: Analyzer) -> bool:
     """Random characters: Chinese that jieba cannot read as words, Latin without word shapes."""
     cjk = _CJK.findall(folded)
     if len(cjk) >= 12:
-        words = [w for w in analyzer.tokens("".join(cjk[:400])) if _CJK.match(w)]
+        tokenizer = getattr(analyzer, "_jieba", None)
+        sample = "".join(cjk[:400])
+        words = tokenizer.lcut(sample, HMM=False) if tokenizer is not None else analyzer.tokens(sample)
         covered = sum(len(w) for w in words if len(w) >= 2 and analyzer_frequency(analyzer, w) > 0)
         if covered / min(len(cjk), 400) < 0.3:
             return True
@@ -387,12 +396,13 @@ def _merge_entities(tokens: list[_Token], analyzer: Analyzer, original: str) -> 
                 ok = True       # 360|集团: a number names the company
             elif head.kind in ("time", "number"):
                 ok = False
-            if ok and not head.word.isspace():
+            if ok and not head.word.isspace() and token.end - head.start <= _MAX_NAME_CHARS:
                 merged = "".join(t.word for t in out[start:]) + word
                 del out[start:]
                 out.append(_Token(merged, "nz", head.start, token.end, _kind_by_suffix(merged) or suffix_kind))
                 continue
         if out and token.flag in _NAME_FLAGS and out[-1].flag in _NAME_FLAGS and out[-1].end == token.start \
+                and len(out[-1].word) < _MAX_NAME_CHARS \
                 and out[-1].kind in (None, "place", "person", "entity") and len(word) >= 2:
             # adjacent names read as one: 张江|科学城, 陆家嘴|金融城
             head = out.pop()
