@@ -152,7 +152,10 @@ _COPULAS = frozenset("是 有 在 为 叫 约 大约 大概 一共 总共 共 �
 _AUXILIARIES = frozenset("要 能 会 可以 应该 应当 需要 得 该 想 可 能够 才 就 都 还 也 又 最".split())
 _PREPOSITIONS = frozenset("在 于 从 离 对 向 和 与 跟 及 以及 或 把 被 给 由 自 到 比".split())
 _MAX_NAME_CHARS = 16   # names longer than this are runs of names (noise), not one name
-_LOW_FREQUENCY = 100    # a jieba word rarer than this is more likely a name than a common noun
+_LOW_FREQUENCY = 100
+# Single characters that are grammar or question words, never part of an unknown name.
+_FUNCTION_CHARS = frozenset("的了呢吗啊呀吧么嘛是有在和与及或也都就又还要能会被把给对从向于离比最很太更新多几哪谁啥"
+                            "什怎为何办建开设举有没不一个家场次项年月日号人名位亿万元")    # a jieba word rarer than this is more likely a name than a common noun
 
 _ENGLISH_STOP = frozenset("""first last most least ever just also a an the of in on at to for by with from and or is are was were be been do does did
 has have had can could will would should shall may might what which who whom whose when where why how many much
@@ -167,6 +170,7 @@ _GLOSSES = {"founded": ("创办", "创立"), "founder": ("创始人",), "establi
             "headquartered": ("总部",), "located": ("位于",), "investment": ("投资",), "output": ("产值",),
             "ai": ("人工智能",), "digital": ("数字",), "economy": ("经济",), "conference": ("大会",)}
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _ASCII_RUN = re.compile(r"[a-z0-9][a-z0-9.%+\-]*")
@@ -207,7 +211,8 @@ def warm(analyzer: Analyzer) -> None:
 def analyse(question: str, analyzer: Analyzer) -> Question:
     """The analysis of one question; never raises, whatever the string."""
     text = question if isinstance(question, str) else ("" if question is None else str(question))
-    folded = _repair(analyzer.fold(text[:MAX_ANALYSED_CHARS]))
+    # Lone surrogates (from broken JSON escapes) cannot be encoded for OpenCC: dropped.
+    folded = _repair(analyzer.fold(_SURROGATE.sub("", text[:MAX_ANALYSED_CHARS])))
     language = _language(text)
     kind = _input_kind(folded, analyzer)
     if kind in ("empty", "number", "noise", "greeting", "command"):
@@ -316,7 +321,9 @@ def _tagged(folded: str, analyzer: Analyzer) -> list[_Token]:
             tokens.append(_Token(piece, "n", pos, pos + len(piece)))
             pos += len(piece)
             continue
-        for pair in tagger.cut(piece):
+        # Without jieba's HMM (2-3 ms a question on its own); unknown names come back as single
+        # characters and are rejoined by _join_unknown.
+        for pair in tagger.cut(piece, HMM=False):
             word, flag = pair.word, pair.flag
             tokens.append(_Token(word, flag, pos, pos + len(word)))
             pos += len(word)
@@ -328,7 +335,30 @@ def _tagged(folded: str, analyzer: Analyzer) -> list[_Token]:
     if merged:
         covered = {i for m in merged for i in range(m.start, m.end)}
         tokens = sorted([t for t in tokens if t.start not in covered] + merged, key=lambda t: t.start)
-    return _join_attributes(tokens)
+    return _join_attributes(_join_unknown(tokens))
+
+
+def _join_unknown(tokens: list[_Token]) -> list[_Token]:
+    """Runs of two or three single content characters are read as one unknown word (张|江 -> 张江)."""
+    out: list[_Token] = []
+    run: list[_Token] = []
+
+    def flush() -> None:
+        if 2 <= len(run) <= 3:
+            out.append(_Token("".join(t.word for t in run), "x", run[0].start, run[-1].end))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for t in tokens:
+        if len(t.word) == 1 and _CJK.match(t.word) and t.word not in _FUNCTION_CHARS \
+                and (not run or run[-1].end == t.start):
+            run.append(t)
+            continue
+        flush()
+        out.append(t)
+    flush()
+    return out
 
 
 def _join_attributes(tokens: list[_Token]) -> list[_Token]:
@@ -359,11 +389,11 @@ def _name_like(token: _Token, analyzer: Analyzer) -> bool:
 def _kind_by_suffix(word: str) -> str | None:
     if word in _NOT_PLACES or word in _GENERIC:
         return None
-    if any(word.endswith(s) for s in _ORG_SUFFIXES) and len(word) > 2:
+    if word.endswith(_ORG_SUFFIXES) and len(word) > 2:
         return "organisation"
-    if any(word.endswith(s) for s in _EVENT_SUFFIXES) and len(word) > 2:
+    if word.endswith(_EVENT_SUFFIXES) and len(word) > 2:
         return "event"
-    if any(word.endswith(s) for s in _PLACE_SUFFIXES) and len(word) >= 3 - (word[-1] in "市省县区"):
+    if word.endswith(_PLACE_SUFFIXES) and len(word) >= 3 - (word[-1] in "市省县区"):
         return "place"
     return None
 
