@@ -37,6 +37,7 @@ from wenda.indexer.version import VERSION
 from wenda.indexer.errors import WendaError
 
 from . import tools as T
+from .schemas import AskResponse, DocumentList, PassageResponse, SearchResponse
 
 log = logging.getLogger("wenda.mcp")
 
@@ -107,16 +108,16 @@ def build_server(get_searcher: SearcherProvider) -> MCPServer:
         return CallToolResult(content=[TextContent(type="text", text=T.render_result(name, result))],
                               structured_content=result)
 
-    async def search_corpus(query: str, k: int = 5) -> Annotated[CallToolResult, T.SearchResponse]:
+    async def search_corpus(query: str, k: int = 5) -> Annotated[CallToolResult, SearchResponse]:
         return await run("search_corpus", {"query": query, "k": k})
 
-    async def ask_corpus(question: str) -> Annotated[CallToolResult, T.AskResponse]:
+    async def ask_corpus(question: str) -> Annotated[CallToolResult, AskResponse]:
         return await run("ask_corpus", {"question": question})
 
-    async def get_passage(passage_id: str, context: int = 0) -> Annotated[CallToolResult, T.PassageResponse]:
+    async def get_passage(passage_id: str, context: int = 0) -> Annotated[CallToolResult, PassageResponse]:
         return await run("get_passage", {"passage_id": passage_id, "context": context})
 
-    async def list_documents() -> Annotated[CallToolResult, T.DocumentList]:
+    async def list_documents() -> Annotated[CallToolResult, DocumentList]:
         return await run("list_documents", {})
 
     functions = {f.__name__: f for f in (search_corpus, ask_corpus, get_passage, list_documents)}

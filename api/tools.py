@@ -21,11 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
-
 from wenda.indexer.errors import BadInput, NotFound, WendaError
-
-from .schemas import AskResponse, DocumentList, PassageResponse, SearchResponse
 
 ASK_K = 5               # supporting passages an ask_corpus answer comes with
 MAX_CONTEXT = 10        # get_passage: neighbours on each side, at most (the searcher clamps to this too)
@@ -89,14 +85,6 @@ TOOLS: tuple[ToolSpec, ...] = (
 )
 TOOL_SPECS: dict[str, ToolSpec] = {t.name: t for t in TOOLS}
 TOOL_NAMES: tuple[str, ...] = tuple(TOOL_SPECS)
-
-
-# -- result shapes: the same models as the HTTP API's (api/schemas.py) ---------------------------
-
-RESULT_MODELS: dict[str, type[BaseModel]] = {
-    "search_corpus": SearchResponse, "ask_corpus": AskResponse, "get_passage": PassageResponse,
-    "list_documents": DocumentList,
-}
 
 
 # -- descriptions and schemas -----------------------------------------------------------------

@@ -28,7 +28,6 @@ from wenda.indexer.tokens import Analyzer
 from .sentences import Sentence, clauses, join, split_sentences
 
 MAX_ANSWER_CHARS = 160
-MAX_ANSWER_SENTENCES = 2
 NOT_FOUND_ZH = "语料中没有找到答案"
 NOT_FOUND_EN = "The corpus does not contain an answer."
 

@@ -85,6 +85,23 @@ def answers(index_dir: Path, embedder) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
+def small_index(tmp_path_factory, cache_dir, embedder) -> tuple[Path, Path]:
+    """(corpus, index) of the three short documents, built once: the damage tests repair copies of
+    it, so each repair re-embeds a few passages instead of the whole seeds."""
+    base = tmp_path_factory.mktemp("small")
+    corpus = small_corpus(base / "corpus", 0)
+    build_index([corpus], base / "index", IndexSettings(), cache_dir, embedder=embedder)
+    return corpus, base / "index"
+
+
+@pytest.fixture()
+def small_copy(small_index, tmp_path) -> tuple[Path, Path]:
+    corpus, index = small_index
+    shutil.copytree(index, tmp_path / "index", symlinks=True)
+    return corpus, tmp_path / "index"
+
+
+@pytest.fixture(scope="module")
 def fault_setup(tmp_path_factory, cache_dir, embedder):
     base = tmp_path_factory.mktemp("faults")
     old_corpus = small_corpus(base / "old", 0)
@@ -153,7 +170,8 @@ def _damage(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("name", ["passages.sqlite", "vectors.faiss", "manifest.json"])
 @pytest.mark.parametrize("how", ["truncate", "flip"])
-def test_damaged_files_are_detected_at_open_and_repaired(index_copy, name, how, cache_dir, embedder):
+def test_damaged_files_are_detected_at_open_and_repaired(small_copy, name, how, cache_dir, embedder):
+    corpus, index_copy = small_copy
     expected = answers(index_copy, embedder)
     target = current_generation(index_copy) / name
     _damage(target, how)
@@ -161,12 +179,13 @@ def test_damaged_files_are_detected_at_open_and_repaired(index_copy, name, how, 
         Searcher.open(index_copy, embedder=embedder)
     assert str(target) in str(caught.value) or "manifest" in str(caught.value)
     assert "wenda index" in str(caught.value)
-    report = build_index([SEEDS], index_copy, IndexSettings(), cache_dir, embedder=embedder)
+    report = build_index([corpus], index_copy, IndexSettings(), cache_dir, embedder=embedder)
     assert not report.up_to_date
     assert answers(index_copy, embedder) == expected
 
 
-def test_checksum_mismatch_and_mixed_builds_are_refused(index_copy, tmp_path, cache_dir, embedder):
+def test_checksum_mismatch_and_mixed_builds_are_refused(small_copy, tmp_path, cache_dir, embedder):
+    corpus, index_copy = small_copy
     gen = current_generation(index_copy)
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     manifest["files"]["vectors.faiss"]["sha256"] = "0" * 64
@@ -176,7 +195,7 @@ def test_checksum_mismatch_and_mixed_builds_are_refused(index_copy, tmp_path, ca
 
     # a store from another build next to this build's manifest
     other = tmp_path / "other"
-    build_index([small_corpus(tmp_path / "corpus", 0)], other, IndexSettings(), cache_dir, embedder=embedder)
+    build_index([small_corpus(tmp_path / "corpus", 1)], other, IndexSettings(), cache_dir, embedder=embedder)
     shutil.copy(current_generation(other) / STORE_FILE, gen / STORE_FILE)
     with pytest.raises(IndexCorrupt):
         Searcher.open(index_copy, embedder=embedder)
@@ -184,8 +203,9 @@ def test_checksum_mismatch_and_mixed_builds_are_refused(index_copy, tmp_path, ca
     (index_copy / CURRENT_FILE).write_text("gen-nonexistent\n", encoding="utf-8")
     with pytest.raises(IndexCorrupt, match="missing build"):
         Searcher.open(index_copy, embedder=embedder)
-    build_index([SEEDS], index_copy, IndexSettings(), cache_dir, embedder=embedder)
-    assert Searcher.open(index_copy, embedder=embedder).search("静安区", k=1).hits
+    build_index([corpus], index_copy, IndexSettings(), cache_dir, embedder=embedder)
+    hits = Searcher.open(index_copy, embedder=embedder).search("上海在线新经济", k=1).hits
+    assert [h.passage.source for h in hits] == ["b.txt"]
 
 
 def test_two_writers_the_second_is_refused(index_copy, wenda_cli, wenda_env):
