@@ -76,3 +76,10 @@ class LLMError(WendaError):
 
     http_status = 502
     code = "llm_error"
+
+
+class UnreadableDocument(BadInput):
+    """One corpus file cannot be turned into text (corrupt, encrypted, empty, a zip bomb, a reader's
+    library missing). The build skips the file with this one-line reason and goes on."""
+
+    code = "unreadable_document"
