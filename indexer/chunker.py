@@ -113,8 +113,8 @@ def _apply_headings(lines: list[Line], headings: Sequence[Heading]) -> str | Non
             title = title or line.text
         elif level is not None:
             line.kind, line.style, line.heading = Kind.HEADING, f"h{level}", line.text
-        elif line.kind in (Kind.HEADING, Kind.TITLE):
-            line.kind = Kind.BODY
+        elif line.kind in (Kind.HEADING, Kind.TITLE, Kind.CAPTION):
+            line.kind = Kind.BODY       # short lines (table rows, list items) are content here
     return title
 
 
