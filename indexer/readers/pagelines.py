@@ -64,7 +64,8 @@ def reading_order(pieces: list[TextLine], width: float) -> list[TextLine]:
     mid = width / 2
     left = [p for p in pieces if p.x1 <= mid + 0.01 * width]
     right = [p for p in pieces if p.x0 >= mid - 0.01 * width]
-    if len(left) < 3 or len(right) < 3:
+    side_by_side = any(_same_line(a, b) for a in left for b in right if a.x1 < b.x0)
+    if len(left) < 2 or len(right) < 2 or not side_by_side:
         return merge_pieces(pieces)
     ordered: list[TextLine] = []
     block: list[TextLine] = []
