@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wenda {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("index", help="build or update the index from .txt/.md files",
+    p = sub.add_parser("index", help="build or update the index from .txt/.md, .pdf (OCR for scans), "
+                                     ".png/.jpg, .docx and .html files",
                        description="Build or update the index. Unchanged files are reused; only new or "
                                    "changed files are chunked and embedded.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to index (default: seeds/)")

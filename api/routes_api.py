@@ -97,7 +97,9 @@ api_router = APIRouter(prefix="/api", dependencies=[ApiKeyDep], responses=_error
 _K_HELP = "返回多少个结果，默认 5；超过服务器的 max_k（默认 50）时按 max_k 处理（截断，不报错）。"
 
 
-@api_router.get("/search", response_model=SearchResponse, tags=["search"], summary="检索段落",
+# exclude_unset: "page"/"page_end" appear on PDF hits only, as the hit's own dict has them
+@api_router.get("/search", response_model=SearchResponse, response_model_exclude_unset=True, tags=["search"],
+                summary="检索段落",
                 responses=_errors(400, 413, 422, 504))
 async def search(
     service: ServiceDep,
@@ -115,7 +117,8 @@ async def search(
     return result.to_dict()
 
 
-@api_router.post("/ask", response_model=AskResponse, tags=["search"], summary="提问",
+@api_router.post("/ask", response_model=AskResponse, response_model_exclude_unset=True, tags=["search"],
+                 summary="提问",
                  dependencies=[Depends(require_json)], responses=_errors(400, 413, 415, 422, 504))
 async def ask(body: AskRequest, service: ServiceDep, searcher: SearcherDep):
     """从语料中回答一个问题：简短答案、`found`（有没有答案）和编号引用；没有答案时 `found` 为 false
@@ -176,7 +179,8 @@ async def document(
     def read() -> dict:
         meta, text, passages = searcher.document(source)
         return {"source": meta["source"], "title": meta["title"], "chars": meta["chars"], "sha256": meta["sha256"],
-                "text": text, "passages": [_passage(sp.passage) for sp in passages]}
+                "text": text, "passages": [_passage(sp.passage) for sp in passages],
+                "pages": [{"page": n, "start": s, "end": e} for n, s, e in meta.get("pages", [])]}
 
     return await service.call(read)
 

@@ -76,6 +76,8 @@ class Hit(BaseModel):
     text: str = Field(description="原文，恰好等于 文件文本[start:end]。", examples=[_TEXT])
     highlight: str = Field(description="已做 HTML 转义的展示文本，命中的词用 <mark> 标出。",
                            examples=["目前,<mark>徐汇区</mark>已有<mark>人工智能</mark>相关<mark>企业</mark>约710家"])
+    page: int | None = Field(None, description="仅 PDF：段落（或引用片段）起始所在页，从 1 开始。", examples=[3])
+    page_end: int | None = Field(None, description="仅 PDF：结束所在页。", examples=[4])
     scores: HitScores | None = Field(None, description="各检索信号的分数（调试用）。")
 
 
@@ -130,15 +132,22 @@ class Passage(BaseModel):
     text: str = Field(description="原文，恰好等于 文件文本[start:end]。", examples=[_TEXT])
 
 
+class DocumentPage(BaseModel):
+    page: int = Field(description="页码，从 1 开始。", examples=[1])
+    start: int = Field(description="这一页文字在 text 中的起始字符偏移（含）。", examples=[0])
+    end: int = Field(description="结束字符偏移（不含）。", examples=[812])
+
+
 class DocumentResponse(BaseModel):
     source: str = Field(description="来源文件。", examples=[_SOURCE])
     title: str = Field(description="文档标题。", examples=[_TITLE])
     chars: int = Field(description="字符数（Unicode 码点）。", examples=[3766])
     sha256: str = Field(description="源文件字节的 SHA-256。",
                         examples=["eb5a5ace61b606553f7960083189217844582f1578c94dfdab015847eb5a1910"])
-    text: str = Field(description="文档全文（解码后的文件文本，偏移以它为准）。",
+    text: str = Field(description="文档全文（从文件提取的文本：txt/md 即解码后的文件文本，PDF、Word、HTML 为提取出的文字；偏移以它为准）。",
                       examples=["\n\n# 抢占新赛道 培育新动能\n\n## ——上海徐汇区科创产业发展调查\n\n…"])
     passages: list[Passage] = Field(description="文档的全部段落，按顺序，带字符偏移。")
+    pages: list[DocumentPage] = Field(description="PDF 每一页在 text 中的字符范围；其他格式为空列表。")
 
 
 class PassageResponse(BaseModel):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import vectors
 from .chunker import ChunkSettings, chunk_document
-from .corpus import DEFAULT_MAX_FILE_BYTES, DecodedFile, Skipped, corpus_root, discover, read_source
+from .corpus import DEFAULT_MAX_FILE_BYTES, SUFFIXES, DecodedFile, Skipped, corpus_root, discover, read_source
 from .errors import BadInput, IndexBusy, IndexCorrupt, IndexMissing, WendaError
 from .manifest import (BUILDING_PREFIX, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE, USER_DICT_FILE,
                        current_generation, file_digest, fsync_dir, read_manifest, verify_files, write_atomic)
@@ -195,7 +195,7 @@ class Builder:
         self._step("read")
         if not decoded:
             raise BadInput(f"no indexable text under {', '.join(map(str, paths))} "
-                           f"(looked for {', '.join(('.txt', '.md'))} files in UTF-8 or GB18030)")
+                           f"(looked for {', '.join(SUFFIXES)} files)")
 
         previous, old_manifest = self._previous_generation(rebuild)
         model_name = self.settings.model or "multilingual-e5-small"
@@ -272,10 +272,13 @@ class Builder:
         bar = self.progress("chunking", len(to_chunk))
         for source in to_chunk:
             f = decoded[source]
-            title, passages = chunk_document(source, f.text, settings.chunking)
+            x = f.extracted
+            title, passages = chunk_document(source, x.text, settings.chunking, headings=x.headings,
+                                             paragraph_ends=x.paragraph_ends, pages=x.pages, title=x.title)
             if not passages:
                 log.warning("skipped %s: no paragraphs of text found", source)
-            new_docs.append(Document(source, title, f.text, f.sha256, f.encoding))
+            new_docs.append(Document(source, title, x.text, f.sha256, x.encoding, x.kind,
+                                     tuple((p.page, p.start, p.end) for p in x.pages)))
             new_passages.extend(passages)
             bar.update(1)
             self._step(f"chunked {source}")

@@ -13,10 +13,12 @@ drops line breaks inside sentences and any caption that sat inside the span.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 
 from .layout import CLAUSE_BOUNDARY, SENTENCE_BOUNDARY, Kind, Line, classify, ends_sentence, is_strict_heading, split_lines
+from .readers import Heading, Page
 from .records import Passage
 
 
@@ -33,6 +35,7 @@ class ChunkSettings:
 
 
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]")
+_KNOWN_LEVEL = re.compile(r"^h\d$")
 
 
 @dataclass(slots=True)
@@ -70,24 +73,52 @@ class _Piece:
     spans: list[tuple[int, int]]
 
 
-def chunk_document(source: str, text: str, settings: ChunkSettings = ChunkSettings()) -> tuple[str, list[Passage]]:
-    """(title, passages) for one decoded file."""
+def chunk_document(source: str, text: str, settings: ChunkSettings = ChunkSettings(), *,
+                   headings: Sequence[Heading] | None = None, paragraph_ends: frozenset[int] = frozenset(),
+                   pages: Sequence[Page] = (), title: str | None = None) -> tuple[str, list[Passage]]:
+    """(title, passages) for one document's text.
+
+    ``headings`` and ``paragraph_ends`` are the structure a reader knows (Word, HTML): then those
+    headings alone make the section path, and each listed line end closes its paragraph. ``pages``
+    (PDFs) give each passage the pages it lies on."""
     lines = split_lines(text)
-    title = classify(lines, settings.heading_max_chars) or PurePosixPath(source).stem
-    paragraphs = _paragraphs(lines)
+    found_title = classify(lines, settings.heading_max_chars)
+    if headings is not None:
+        found_title = _apply_headings(lines, headings)
+    title = title or found_title or PurePosixPath(source).stem
+    paragraphs = _paragraphs(lines, paragraph_ends)
     pieces = [piece for para in paragraphs for piece in _split(para, settings.max_chars)]
     pieces = _merge_short(pieces, settings)
     passages = [
         Passage(source=source, title=title, section=p.section, paragraph=i,
-                start=p.start, end=p.end, text=text[p.start:p.end], clean=p.clean, spans=tuple(p.spans))
+                start=p.start, end=p.end, text=text[p.start:p.end], clean=p.clean, spans=tuple(p.spans),
+                pages=tuple((pg.page, max(pg.start, p.start), min(pg.end, p.end))
+                            for pg in pages if pg.start < p.end and pg.end > p.start))
         for i, p in enumerate(pieces, start=1)
     ]
     return title, passages
 
 
-def _paragraphs(lines: list[Line]) -> list[_Para]:
+def _apply_headings(lines: list[Line], headings: Sequence[Heading]) -> str | None:
+    """Known headings replace the guessed ones; level 0 is the title. Returns the title."""
+    levels = {h.start: h.level for h in headings}
+    title = None
+    for line in lines:
+        level = levels.get(line.start)
+        if level == 0:
+            line.kind = Kind.TITLE
+            title = title or line.text
+        elif level is not None:
+            line.kind, line.style, line.heading = Kind.HEADING, f"h{level}", line.text
+        elif line.kind in (Kind.HEADING, Kind.TITLE, Kind.CAPTION):
+            line.kind = Kind.BODY       # short lines (table rows, list items) are content here
+    return title
+
+
+def _paragraphs(lines: list[Line], paragraph_ends: frozenset[int] = frozenset()) -> list[_Para]:
     styles: list[str] = []              # heading styles by first appearance = outline levels
     section: list[str] = []
+    known: list[tuple[int, str]] = []   # (level, heading) of a reader's open headings
     paras: list[_Para] = []
     current: _Para | None = None        # the paragraph whose last sentence is still open
     heading: Line | None = None         # the heading right above the next paragraph
@@ -100,10 +131,17 @@ def _paragraphs(lines: list[Line]) -> list[_Para]:
         if kind is Kind.HEADING and current is not None and not is_strict_heading(line):
             kind = Kind.BODY            # a short punctuated line after an open sentence is its tail
         if kind is Kind.HEADING:
-            if line.style not in styles:
-                styles.append(line.style)
-            level = styles.index(line.style)
-            section = section[:level] + [line.heading]
+            if _KNOWN_LEVEL.match(line.style):
+                # a reader's h1..h6: the open headings of higher levels stay above this one
+                level = int(line.style[1:])
+                known = [(lv, h) for lv, h in known if lv < level] + [(level, line.heading)]
+                section = [h for _, h in known]
+            else:
+                # guessed styles rank by first appearance
+                if line.style not in styles:
+                    styles.append(line.style)
+                level = styles.index(line.style)
+                section = section[:level] + [line.heading]
             current, heading = None, line
             continue
         after_heading = False
@@ -118,7 +156,7 @@ def _paragraphs(lines: list[Line]) -> list[_Para]:
                 after_heading = True
         heading = None
         current.add(line.start, line.end, line.text, new_line=after_heading)
-        if kind is Kind.LABELLED or ends_sentence(line.text):
+        if kind is Kind.LABELLED or ends_sentence(line.text) or line.end in paragraph_ends:
             current = None
     return paras
 

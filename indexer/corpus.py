@@ -1,22 +1,26 @@
-"""Finding and decoding the corpus files.
+"""Finding the corpus files and reading each with the reader its content needs.
 
-Files are read as bytes and decoded without newline translation, so character offsets into the
-decoded text are offsets into what the user sees in an editor (a UTF-8 byte-order mark is dropped).
+Readers (``indexer/readers/``) turn file bytes into the document text that citations index into;
+a file no reader can use is skipped with a one-line reason, never stopping the build.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import unicodedata
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from .errors import BadInput
+from .errors import BadInput, UnreadableDocument
+from .readers import Extracted, docx, html, ocr, pdf, text
+from .readers.sniff import EXTENSIONS, reader_kind
 
 log = logging.getLogger("wenda.corpus")
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = tuple(EXTENSIONS)
+_READERS = {"text": text.read, "pdf": pdf.read, "image": ocr.read, "docx": docx.read, "html": html.read}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -29,9 +33,16 @@ class SourceFile:
 @dataclass(frozen=True, slots=True)
 class DecodedFile:
     source: str
-    text: str
+    extracted: Extracted
     sha256: str
-    encoding: str
+
+    @property
+    def text(self) -> str:
+        return self.extracted.text
+
+    @property
+    def encoding(self) -> str:
+        return self.extracted.encoding
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +62,7 @@ def corpus_root(paths: list[Path]) -> Path:
 
 
 def discover(paths: list[Path], root: Path) -> tuple[list[SourceFile], list[Skipped]]:
-    """Every .txt/.md file under the paths, sorted by document id. Hidden entries are ignored;
+    """Every file of a readable extension under the paths, sorted by document id. Hidden entries are ignored;
     symlinks that lead outside the root are refused (a corpus must not quote other files)."""
     found: dict[str, SourceFile] = {}
     skipped: list[Skipped] = []
@@ -64,7 +75,11 @@ def discover(paths: list[Path], root: Path) -> tuple[list[SourceFile], list[Skip
             skipped.append(Skipped(rel, "a link that points outside the indexed folder"))
             return
         if real.is_file() and path.suffix.lower() in SUFFIXES:
-            found[rel] = SourceFile(path=real, source=rel)
+            problem = unsafe_name(rel)
+            if problem:
+                skipped.append(Skipped(ascii(rel)[1:-1], problem))
+            else:
+                found[rel] = SourceFile(path=real, source=rel)
 
     for given in paths:
         if given.is_file():
@@ -86,32 +101,29 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _looks_like_text(text: str) -> bool:
-    """Reject decodings that are mostly control or private-use characters (binary data that
-    happens to be valid GB18030, which accepts most byte sequences)."""
-    sample = text[:20000]
-    if not sample:
-        return True
-    bad = 0
-    for ch in sample:
-        cat = unicodedata.category(ch)
-        if (cat == "Cc" and ch not in "\n\r\t\f") or cat in ("Co", "Cn", "Cs"):
-            bad += 1
-    return bad <= max(2, len(sample) // 100)
-
-
-def decode_bytes(data: bytes) -> tuple[str, str] | None:
-    """(text, encoding) for UTF-8 (BOM allowed) or GB18030 bytes, else None."""
-    if b"\x00" in data[:8192]:
-        return None
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if _looks_like_text(text):
-            return text, "utf-8" if encoding == "utf-8-sig" else encoding
+def unsafe_name(source: str) -> str | None:
+    """Why a document id cannot be used (it names files for the index, the API and the page),
+    or None: control characters, an absolute path, a ``..`` part, a backslash."""
+    if not source or source.startswith("/") or "\\" in source:
+        return "file name is empty, absolute or has a backslash"
+    if _CONTROL.search(source):
+        return "file name has control characters"
+    if ".." in PurePosixPath(source).parts:
+        return "file name has a '..' part"
     return None
+
+
+def read_bytes(source: str, data: bytes) -> DecodedFile | Skipped:
+    """The document a file's bytes hold, read by the reader its content needs."""
+    if not data:
+        return Skipped(source, "is empty")
+    try:
+        extracted = _READERS[reader_kind(data, source)](data, source)
+    except UnreadableDocument as exc:
+        return Skipped(source, str(exc))
+    if not extracted.text.strip():
+        return Skipped(source, "holds no text")
+    return DecodedFile(source, extracted, hashlib.sha256(data).hexdigest())
 
 
 def read_source(src: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> DecodedFile | Skipped:
@@ -123,13 +135,7 @@ def read_source(src: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Dec
         data = src.path.read_bytes()
     except OSError as exc:
         return Skipped(src.source, f"cannot be read ({exc.strerror or exc})")
-    decoded = decode_bytes(data)
-    if decoded is None:
-        return Skipped(src.source, "is neither UTF-8 nor GB18030 text (binary or undecodable bytes)")
-    text, encoding = decoded
-    if not text.strip():
-        return Skipped(src.source, "holds no text")
-    return DecodedFile(src.source, text, hashlib.sha256(data).hexdigest(), encoding)
+    return read_bytes(src.source, data)
 
 
 def strip_surrogates(text: str) -> str:

@@ -78,6 +78,13 @@ class LLMError(WendaError):
     code = "llm_error"
 
 
+class UnreadableDocument(BadInput):
+    """One corpus file cannot be turned into text (corrupt, encrypted, empty, a zip bomb, a reader's
+    library missing). The build skips the file with this one-line reason and goes on."""
+
+    code = "unreadable_document"
+
+
 # -- the serving surfaces' own errors (raised in api/, defined here so there is one errors module) --
 
 class NotReady(WendaError):

@@ -25,9 +25,11 @@ def passage_rowid(passage_id: str) -> int:
 class Document:
     source: str            # path relative to the indexed root, "/"-separated
     title: str
-    text: str              # the decoded file text, unchanged (offsets point into it)
+    text: str              # the document text a reader extracted (offsets point into it)
     sha256: str            # of the file's bytes
-    encoding: str          # "utf-8" or "gb18030"
+    encoding: str          # of the file's bytes: "utf-8", "gb18030"; "" for binary formats
+    kind: str = "text"     # the reader: "text", "pdf", "image", "docx", "html"
+    pages: tuple[tuple[int, int, int], ...] = ()   # PDFs: (page, start, end) of each page in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,21 @@ class Passage:
     text: str                  # == document text[start:end], exactly
     clean: str                 # what is embedded and indexed: body lines joined, captions left out
     spans: tuple[tuple[int, int], ...] = field(default=())  # the body segments inside [start, end)
+    pages: tuple[tuple[int, int, int], ...] = field(default=())  # PDFs: (page, start, end) parts of [start, end)
+
+    @property
+    def page(self) -> int | None:
+        """The 1-based PDF page the passage starts on (None outside PDFs)."""
+        return self.pages[0][0] if self.pages else None
+
+    @property
+    def page_end(self) -> int | None:
+        return self.pages[-1][0] if self.pages else None
+
+    def pages_of(self, start: int, end: int) -> tuple[int, int] | None:
+        """(first, last) page of a sub-span [start, end) of the passage, e.g. an answer's sentence."""
+        inside = [page for page, s, e in self.pages if s < max(end, start + 1) and e > start]
+        return (inside[0], inside[-1]) if inside else None
 
     @property
     def passage_id(self) -> str:

@@ -26,7 +26,9 @@ CREATE TABLE documents (
     sha256   TEXT NOT NULL,
     encoding TEXT NOT NULL,
     chars    INTEGER NOT NULL,
-    text     TEXT NOT NULL
+    text     TEXT NOT NULL,             -- the extracted text passages' offsets index into
+    kind     TEXT NOT NULL DEFAULT 'text',  -- the reader: text, pdf, image, docx, html
+    pages    TEXT NOT NULL DEFAULT '[]'     -- PDFs: JSON [[page, start, end], ...] into text
 );
 CREATE TABLE passages (
     id         INTEGER PRIMARY KEY,       -- stable hash of passage_id; also the FAISS id
@@ -40,7 +42,8 @@ CREATE TABLE passages (
     clean      TEXT NOT NULL,             -- what was embedded and tokenised
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
     tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
-    grams      TEXT NOT NULL              -- space-separated character bigrams (folded)
+    grams      TEXT NOT NULL,             -- space-separated character bigrams (folded)
+    pages      TEXT NOT NULL DEFAULT '[]' -- PDFs: JSON [[page, start, end], ...] of the passage's parts
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
@@ -53,7 +56,10 @@ CREATE VIRTUAL TABLE passages_grams USING fts5(
 );
 """
 
-_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, grams"
+_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, grams, pages"
+_DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages"
+# Columns added after format 1's first stores, with the value an older store's rows get.
+_ADDED = {"passages": {"pages": "'[]'"}, "documents": {"kind": "'text'", "pages": "'[]'"}}
 _LEXICAL_TABLES = {"words": "passages_fts", "grams": "passages_grams"}
 
 
@@ -74,16 +80,18 @@ def create_store(path: Path, meta: dict[str, str]) -> sqlite3.Connection:
 
 
 def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
-    conn.execute("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                 (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text))
+    conn.execute(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text, doc.kind,
+                  json.dumps([list(p) for p in doc.pages])))
 
 
 def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]],
                     grams: Sequence[list[str]]) -> None:
     conn.executemany(
-        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(p.rowid, p.passage_id, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
-          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks), " ".join(gr))
+          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks), " ".join(gr),
+          json.dumps([list(pg) for pg in p.pages]))
          for p, toks, gr in zip(passages, tokens, grams)])
 
 
@@ -93,13 +101,21 @@ def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[
     try:
         conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
         conn.executemany("INSERT INTO keep VALUES (?)", [(s,) for s in sources])
-        conn.execute("INSERT INTO documents SELECT * FROM old.documents WHERE source IN (SELECT source FROM keep)")
-        conn.execute(f"INSERT INTO passages ({_PASSAGE_COLUMNS}) SELECT {_PASSAGE_COLUMNS} "
-                     "FROM old.passages WHERE source IN (SELECT source FROM keep)")
+        for table, columns in (("documents", _DOCUMENT_COLUMNS), ("passages", _PASSAGE_COLUMNS)):
+            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {_old_columns(conn, table, columns)} "
+                         f"FROM old.{table} WHERE source IN (SELECT source FROM keep)")
         conn.commit()
         conn.execute("DROP TABLE keep")
     finally:
         conn.execute("DETACH DATABASE old")
+
+
+def _old_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
+    """The select list reading ``columns`` from the previous build's table, with defaults for the
+    columns a store written before them lacks."""
+    have = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
+    return ", ".join(c if c.strip('"') in have else _ADDED[table][c]
+                     for c in (c.strip() for c in columns.split(",")))
 
 
 def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
@@ -123,8 +139,16 @@ def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
         source=row["source"], title=titles.get(row["source"], row["source"]),
         section=tuple(json.loads(row["section"])), paragraph=row["paragraph"],
         start=row["start"], end=row["end"], text=row["text"], clean=row["clean"],
-        spans=tuple(tuple(s) for s in json.loads(row["spans"])))
+        spans=tuple(tuple(s) for s in json.loads(row["spans"])),
+        pages=tuple(tuple(pg) for pg in json.loads(row["pages"])))
     return StoredPassage(row["id"], passage, tuple(row["tokens"].split()))
+
+
+def _readable_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
+    """``columns`` as a select list that also reads a store written before some of them existed."""
+    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    return ", ".join(c if c.strip('"') in have else f"{_ADDED[table][c]} AS {c}"
+                     for c in (c.strip() for c in columns.split(",")))
 
 
 class StoreReader:
@@ -140,6 +164,8 @@ class StoreReader:
             self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             self.titles = dict(conn.execute("SELECT source, title FROM documents").fetchall())
             self.passage_count = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+            self._columns = _readable_columns(conn, "passages", _PASSAGE_COLUMNS)
+            self._document_columns = {c.strip() for c in _readable_columns(conn, "documents", "kind, pages").split(",")}
         except sqlite3.DatabaseError as exc:
             raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); run `wenda index` to rebuild it") from exc
 
@@ -163,20 +189,20 @@ class StoreReader:
         ids = list(dict.fromkeys(int(r) for r in rowids))
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            rows = conn.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id IN "
+            rows = conn.execute(f"SELECT {self._columns} FROM passages WHERE id IN "
                                 f"({','.join('?' * len(chunk))})", chunk).fetchall()
             for row in rows:
                 found[row["id"]] = _row_to_passage(row, self.titles)
         return found
 
     def passage_by_id(self, passage_id: str) -> StoredPassage | None:
-        row = self._conn().execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE passage_id = ?",
+        row = self._conn().execute(f"SELECT {self._columns} FROM passages WHERE passage_id = ?",
                                    (passage_id,)).fetchone()
         return _row_to_passage(row, self.titles) if row else None
 
     def passages_of(self, source: str, first: int = 1, last: int | None = None) -> list[StoredPassage]:
         rows = self._conn().execute(
-            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE source = ? AND paragraph >= ? AND paragraph <= ? "
+            f"SELECT {self._columns} FROM passages WHERE source = ? AND paragraph >= ? AND paragraph <= ? "
             "ORDER BY paragraph", (source, first, last if last is not None else 2**62)).fetchall()
         return [_row_to_passage(r, self.titles) for r in rows]
 
@@ -218,10 +244,18 @@ class StoreReader:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]
 
     def documents(self) -> list[dict]:
+        kind = "d.kind" if "kind" in self._document_columns else "'text' AS kind"
         rows = self._conn().execute(
-            "SELECT d.source, d.title, d.chars, d.sha256, count(p.id) AS passages FROM documents d "
+            f"SELECT d.source, d.title, d.chars, d.sha256, {kind}, count(p.id) AS passages FROM documents d "
             "LEFT JOIN passages p ON p.source = d.source GROUP BY d.source ORDER BY d.source").fetchall()
         return [dict(r) for r in rows]
+
+    def document_pages(self, source: str) -> list[tuple[int, int, int]]:
+        """(page, start, end) of each page of a PDF document in its text; [] for other documents."""
+        if "pages" not in self._document_columns:
+            return []
+        row = self._conn().execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
+        return [tuple(p) for p in json.loads(row[0])] if row else []
 
     def document_text(self, source: str) -> str | None:
         row = self._conn().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()

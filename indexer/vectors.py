@@ -20,8 +20,6 @@ import numpy as np
 
 from .errors import IndexCorrupt
 
-from .errors import IndexCorrupt
-
 VECTORS_FILE = "vectors.faiss"
 DEFAULT_HALF_THRESHOLD = 50_000
 DEFAULT_HNSW_THRESHOLD = 200_000

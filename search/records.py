@@ -43,6 +43,8 @@ class Hit:
             "text": p.text if self.text is None else self.text,
             "highlight": self.highlight,
         }
+        if p.pages:     # PDF passages: the pages this hit's characters lie on
+            out["page"], out["page_end"] = p.pages_of(out["start"], out["end"]) or (p.page, p.page_end)
         if debug:
             out["scores"] = {"dense": round(self.scores.dense, 4), "lexical": round(self.scores.lexical, 4),
                              "grams": round(self.scores.grams, 4), "fused": round(self.scores.fused, 4)}

@@ -294,6 +294,7 @@ class Searcher:
         if text is None:
             raise NotFound(f"no document {source!r} in this index")
         meta = next(d for d in store.documents() if d["source"] == source)
+        meta["pages"] = store.document_pages(source)
         return meta, text, store.passages_of(source)
 
 

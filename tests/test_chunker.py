@@ -7,7 +7,7 @@ import jieba
 import pytest
 
 from wenda.indexer.chunker import ChunkSettings, chunk_document
-from wenda.indexer.corpus import decode_bytes
+from wenda.indexer.readers.text import decode_bytes
 
 from conftest import SEEDS
 
