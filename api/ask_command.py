@@ -12,10 +12,11 @@ from .settings import Settings
 
 
 def llm_config(settings: Settings, requested: bool):
-    """The LLM endpoint to use, or None. ``--llm`` without a configured endpoint is a usage error."""
+    """The LLM endpoint to use, or None: only with ``--llm`` (a configured endpoint alone does not
+    turn answers into LLM calls). ``--llm`` without a configured endpoint is a usage error."""
     from wenda.search.llm import LLMConfig
 
-    if not (requested or settings.llm_base_url):
+    if not requested:
         return None
     if not settings.llm_base_url or not settings.llm_model:
         raise BadInput("--llm needs WENDA_LLM_BASE_URL and WENDA_LLM_MODEL (an OpenAI-compatible endpoint)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -26,10 +25,10 @@ def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
-def _style():
+def _style(settings: Settings):
     from .render import Style
 
-    return Style(sys.stdout.isatty() and os.environ.get("NO_COLOR") is None)
+    return Style(sys.stdout.isatty() and not settings.no_color)
 
 
 def _index_settings(settings: Settings, args: argparse.Namespace):
@@ -119,14 +118,14 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from .render import render_search
 
-        print(render_search(result.query, result.hits, result.took_ms, _style()))
+        print(render_search(result.query, result.hits, result.took_ms, _style(settings)))
     return 0
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .ask_command import run_ask
 
-    return run_ask(args, settings, open_searcher(settings), _style())
+    return run_ask(args, settings, open_searcher(settings), _style(settings))
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import sys
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -26,6 +26,9 @@ from .routes_middleware import (AccessLogMiddleware, ApiKeyGuard, BodyLimitMiddl
                                 install_error_handlers)
 from .service import STATIC_DIR, Service
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("wenda.server")
 
@@ -116,31 +119,17 @@ async def _reload_loop(service: Service, every_s: float) -> None:
             log.exception("checking for a new index build failed")
 
 
-def utf8_target_protocol():
-    """uvicorn's h11 protocol, taking request lines with raw UTF-8 in them.
+def uvicorn_config(settings: Settings, app) -> "uvicorn.Config":
+    """How `wenda serve` runs ``app``: our h11 protocol (raw UTF-8 request lines; 414/431 as JSON
+    for heads too long), with h11's own head limit above ours and room for the longest query."""
+    import uvicorn
 
-    `curl 'http://127.0.0.1:8000/api/search?q=徐汇区…'` sends the Chinese query as raw UTF-8 bytes
-    (browsers percent-encode it); h11, like llhttp, accepts only ASCII there and answers 400. The
-    request line is percent-encoded before h11 parses it, which is what a browser would have sent."""
-    import h11
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from .http_edge import h11_event_limit, request_line_limit, utf8_target_protocol
 
-    non_ascii = re.compile(rb"[\x80-\xff]")
-
-    class UTF8TargetH11Protocol(H11Protocol):
-        _in_request_line = False
-
-        def data_received(self, data: bytes) -> None:
-            if self.conn.their_state is h11.IDLE and not self._in_request_line:
-                self._in_request_line = True
-            if self._in_request_line:
-                end = data.find(b"\n")
-                line, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
-                data = non_ascii.sub(lambda m: b"%%%02X" % m.group()[0], line) + rest
-                self._in_request_line = end < 0
-            super().data_received(data)
-
-    return UTF8TargetH11Protocol
+    line_limit = request_line_limit(settings.max_query_chars)
+    return uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                          server_header=False, timeout_graceful_shutdown=5, lifespan="on",
+                          http=utf8_target_protocol(line_limit), h11_max_incomplete_event_size=h11_event_limit(line_limit))
 
 
 def serve(settings: Settings) -> int:
@@ -163,9 +152,7 @@ def serve(settings: Settings) -> int:
             # A signal asks for a clean stop: exit 0 afterwards instead of re-raising it.
             getattr(self, "_captured_signals", []).clear()
 
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, server_header=False, timeout_graceful_shutdown=5, lifespan="on",
-                            http=utf8_target_protocol())
+    config = uvicorn_config(settings, create_app(settings))
     server = _Server(config)
     try:
         server.run()

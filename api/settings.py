@@ -1,13 +1,24 @@
 """The one place where wenda reads its configuration: environment variables, then command-line
 flags on top. Library code (indexer/, search/) receives explicit values and never reads the
 environment itself.
+
+Settings are validated when made (a pydantic dataclass: `dataclasses.replace` validates too), so
+`WENDA_MAX_K=0`, a negative timeout or a word where a number belongs stop every command at
+start-up with one line naming the variable, instead of zero hits or instant 504s later.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
+
+from wenda.indexer.errors import BadInput
 
 
 def _default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -17,104 +28,102 @@ def _default_cache_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "wenda"
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+def _precision(value: str) -> str:
+    from wenda.indexer.embed import PRECISIONS
+
+    value = value.strip().lower()
+    if value not in PRECISIONS:
+        raise ValueError(f"must be one of {', '.join(PRECISIONS)}")
+    return value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
-        return int(raw)
+        parts = urlsplit(value.strip())
+        parts.port                                  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        from wenda.indexer.errors import BadInput
-
-        raise BadInput(f"{name} must be a whole number, not {raw!r}") from None
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of ``choices`` (the first is the default)."""
-    from wenda.indexer.errors import BadInput
-
-    raw = (env.get(name) or choices[0]).strip().lower()
-    if raw not in choices:
-        raise BadInput(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
-    return raw
+        raise ValueError("must be an http:// or https:// URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:11434/v1")
+    return value.strip()
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        from wenda.indexer.errors import BadInput
-
-        raise BadInput(f"{name} must be a number, not {raw!r}") from None
+def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in value:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError(f"must list origins such as https://example.org or http://localhost:3000 (not {origin!r})")
+    return value
 
 
-@dataclass(frozen=True)
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Count = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Text = Annotated[str | None, AfterValidator(_not_blank)]
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=False))
 class Settings:
     # where things are
     index_dir: Path = Path("index")
     corpus_paths: tuple[Path, ...] = (Path("seeds"),)
-    model: str | None = None                # None = the bundled multilingual-e5-small
+    model: Text = None                      # None = the bundled multilingual-e5-small
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     user_dict: Path | None = None
-    threads: int | None = None              # torch/faiss threads; None = all cores
-    embed_precision: str = "auto"           # wenda index: auto (bfloat16 where native), float32, bfloat16
+    threads: Annotated[int | None, Field(ge=1, le=4096)] = None   # torch/faiss threads; None = all cores
+    embed_precision: Annotated[str, AfterValidator(_precision)] = "auto"  # auto (bfloat16 where native), float32, bfloat16
+    no_color: bool = False                  # NO_COLOR set: plain terminal output
     # the HTTP service
-    host: str = "127.0.0.1"
-    port: int = 8000
-    cors_origins: tuple[str, ...] = ()      # closed unless configured
-    api_key: str | None = None              # when set, /api and /mcp need "Authorization: Bearer <key>"
-    max_query_chars: int = 2000             # longer queries get 413 over HTTP, exit 2 on the CLI
-    max_k: int = 50                         # k above this is clamped
-    max_body_bytes: int = 64 * 1024
-    request_timeout_s: float = 15.0
-    reload_check_s: float = 2.0             # how often the server looks for a newer index build
-    # optional LLM answers (any OpenAI-compatible chat endpoint)
-    llm_base_url: str | None = None
-    llm_model: str | None = None
-    llm_api_key: str | None = None
-    llm_timeout_s: float = 30.0
-    llm_context_tokens: int = 3000          # budget for question + passages sent to the LLM
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    cors_origins: Annotated[tuple[str, ...], AfterValidator(_origins)] = ()   # closed unless configured
+    api_key: Text = None                    # when set, /api and /mcp need "Authorization: Bearer <key>"
+    max_query_chars: Count = 2000           # longer queries get 413 over HTTP, exit 2 on the CLI
+    max_k: Count = 50                       # k above this is clamped
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    request_timeout_s: Seconds = 15.0
+    reload_check_s: Seconds = 2.0           # how often the server looks for a newer index build
+    # optional LLM answers (any OpenAI-compatible chat endpoint), only when asked for (--llm, "llm": true)
+    llm_base_url: Annotated[str | None, AfterValidator(_http_url)] = None
+    llm_model: Text = None
+    llm_api_key: Text = None
+    llm_timeout_s: Seconds = 30.0
+    llm_context_tokens: Annotated[int, Field(ge=256)] = 3000   # budget for question + passages sent to the LLM
     # testing hook: kill `wenda index` at build step N (crash-safety tests)
-    fault_step: int | None = None
+    fault_step: Annotated[int | None, Field(ge=0)] = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
-        from wenda.indexer.embed import PRECISIONS
-
+        """Settings from ``env`` (default: the process environment); a variable set to "" counts as
+        unset. A bad value raises BadInput naming the variable."""
         env = os.environ if env is None else env
-        values = dict(
-            index_dir=Path(env.get("WENDA_INDEX") or "index"),
-            model=env.get("WENDA_MODEL") or None,
-            cache_dir=_default_cache_dir(env),
-            user_dict=Path(env["WENDA_USER_DICT"]) if env.get("WENDA_USER_DICT") else None,
-            threads=_int(env, "WENDA_THREADS", None),
-            embed_precision=_choice(env, "WENDA_EMBED_PRECISION", PRECISIONS),
-            host=env.get("WENDA_HOST") or "127.0.0.1",
-            port=_int(env, "WENDA_PORT", 8000),
-            cors_origins=tuple(o.strip() for o in env.get("WENDA_CORS_ORIGINS", "").split(",") if o.strip()),
-            api_key=env.get("WENDA_API_KEY") or None,
-            max_query_chars=_int(env, "WENDA_MAX_QUERY_CHARS", 2000),
-            max_k=_int(env, "WENDA_MAX_K", 50),
-            request_timeout_s=_float(env, "WENDA_REQUEST_TIMEOUT", 15.0),
-            max_body_bytes=_int(env, "WENDA_MAX_BODY_BYTES", 64 * 1024),
-            reload_check_s=_float(env, "WENDA_RELOAD_CHECK", 2.0),
-            llm_base_url=env.get("WENDA_LLM_BASE_URL") or None,
-            llm_model=env.get("WENDA_LLM_MODEL") or None,
-            llm_api_key=env.get("WENDA_LLM_API_KEY") or None,
-            llm_timeout_s=_float(env, "WENDA_LLM_TIMEOUT", 30.0),
-            llm_context_tokens=_int(env, "WENDA_LLM_CONTEXT_TOKENS", 3000),
-            fault_step=_int(env, "WENDA_FAULT_STEP", None),
-        )
+        values: dict = {name: env[var] for name, var in ENV_VARS.items() if env.get(var, "").strip()}
+        if "cors_origins" in values:
+            values["cors_origins"] = tuple(o.strip() for o in values["cors_origins"].split(",") if o.strip())
+        values["cache_dir"] = _default_cache_dir(env)
+        values["no_color"] = bool(env.get("NO_COLOR"))              # https://no-color.org
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise BadInput(_describe(exc, lambda name: ENV_VARS.get(name, name))) from None
 
     def with_flags(self, **flags) -> "Settings":
         """A copy with the given command-line flags applied (None = flag not given)."""
         known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in flags.items() if v is not None and k in known})
+        try:
+            return replace(self, **{k: v for k, v in flags.items() if v is not None and k in known})
+        except ValidationError as exc:
+            raise BadInput(_describe(exc, lambda name: "--" + name.replace("_", "-"))) from None
 
     def public(self) -> dict:
         """Settings safe to show (no secrets)."""
@@ -126,3 +135,43 @@ class Settings:
             out[f.name] = [str(v) for v in value] if isinstance(value, tuple) else (
                 str(value) if isinstance(value, Path) else value)
         return out
+
+
+# The environment variable of each setting (cache_dir and no_color are read above).
+ENV_VARS = {
+    "index_dir": "WENDA_INDEX", "model": "WENDA_MODEL", "user_dict": "WENDA_USER_DICT",
+    "threads": "WENDA_THREADS", "embed_precision": "WENDA_EMBED_PRECISION",
+    "host": "WENDA_HOST", "port": "WENDA_PORT", "cors_origins": "WENDA_CORS_ORIGINS", "api_key": "WENDA_API_KEY",
+    "max_query_chars": "WENDA_MAX_QUERY_CHARS", "max_k": "WENDA_MAX_K", "max_body_bytes": "WENDA_MAX_BODY_BYTES",
+    "request_timeout_s": "WENDA_REQUEST_TIMEOUT", "reload_check_s": "WENDA_RELOAD_CHECK",
+    "llm_base_url": "WENDA_LLM_BASE_URL", "llm_model": "WENDA_LLM_MODEL", "llm_api_key": "WENDA_LLM_API_KEY",
+    "llm_timeout_s": "WENDA_LLM_TIMEOUT", "llm_context_tokens": "WENDA_LLM_CONTEXT_TOKENS",
+    "fault_step": "WENDA_FAULT_STEP",
+}
+
+_RULES = {
+    "greater_than_equal": lambda ctx: f"must be at least {ctx['ge']:g}",
+    "greater_than": lambda ctx: f"must be more than {ctx['gt']:g}",
+    "less_than_equal": lambda ctx: f"must be at most {ctx['le']:g}",
+    "too_short": lambda ctx: "must not be empty",
+    "string_too_short": lambda ctx: "must not be empty",
+    "int_parsing": lambda ctx: "must be a whole number",
+    "int_from_float": lambda ctx: "must be a whole number",
+    "float_parsing": lambda ctx: "must be a number",
+    "finite_number": lambda ctx: "must be a finite number",
+    "bool_parsing": lambda ctx: "must be true or false",
+    "value_error": lambda ctx: str(ctx.get("error", "is not valid")),
+}
+
+
+def _describe(exc: ValidationError, source) -> str:
+    """One line for all the problems: '<VARIABLE> <rule>, not <value>'."""
+    problems = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else "settings"
+        rule = _RULES.get(err["type"])
+        text = rule(err.get("ctx") or {}) if rule else err["msg"][0].lower() + err["msg"][1:]
+        value = err.get("input")
+        shown = f", not {value!r}" if isinstance(value, (str, int, float)) and not name.endswith("api_key") else ""
+        problems.append(f"{source(name)} {text}{shown}")
+    return "; ".join(dict.fromkeys(problems))
