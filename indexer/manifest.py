@@ -140,9 +140,10 @@ def recorded_corpus(index_dir: Path) -> list[Path] | None:
     """The corpus the index in ``index_dir`` was built from: the live build's, else (when the
     live manifest is damaged) the newest other build's. None when nothing was ever built there."""
     gens = sorted((p for p in index_dir.glob(f"{GENERATION_PREFIX}*") if p.is_dir()), reverse=True)
-    try:
-        live = [current_generation(index_dir)]
-    except (IndexMissing, IndexCorrupt):
+    try:    # read the pointer here, not with current_generation: its errors' messages come from here
+        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        live = [index_dir / name] if name.startswith(GENERATION_PREFIX) and "/" not in name else []
+    except (OSError, UnicodeDecodeError):
         live = []
     for gen in live + gens:
         corpus = manifest_corpus(_readable_manifest(gen) or {})

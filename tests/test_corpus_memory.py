@@ -143,3 +143,11 @@ def test_a_model_alias_does_not_re_embed_an_unchanged_corpus(workspace, embedder
     assert report.up_to_date and report.embedded == 0
     assert current_generation(index_dir).name == generation
     assert _live_manifest(index_dir)["model"]["name"] == "multilingual-e5-small"
+
+
+def test_a_damaged_pointer_names_the_corpus_of_the_builds_left(workspace, embedder):
+    index_dir = _build_mydocs(workspace, embedder)
+    (index_dir / CURRENT_FILE).write_text("gen-nonexistent\n", encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="missing build") as caught:
+        LoadedIndex.open(index_dir)
+    assert f"`wenda index {workspace / 'mydocs'} --index-dir {index_dir}`" in str(caught.value)
