@@ -46,10 +46,11 @@ def _index_settings(settings: Settings, args: argparse.Namespace):
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from wenda.indexer.build import build_index
+    from wenda.indexer.build import build_index, corpus_to_index
     from wenda.indexer.progress import NO_PROGRESS, terminal_progress
 
-    paths = [Path(p) for p in args.paths] if args.paths else list(settings.corpus_paths)
+    # no PATH: the corpus this index was built from (the seeds only for a brand-new index)
+    paths = corpus_to_index(settings.index_dir, [Path(p) for p in args.paths], list(settings.corpus_paths))
     progress = terminal_progress(sys.stderr) if sys.stderr.isatty() and not args.json else NO_PROGRESS
     report = build_index(paths, settings.index_dir, _index_settings(settings, args), settings.cache_dir,
                          rebuild=args.rebuild, progress=progress, crash_at_step=settings.fault_step,
@@ -129,13 +130,17 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from wenda.indexer.manifest import recorded_corpus
+    from wenda.indexer.progress import NO_PROGRESS, terminal_progress
     from wenda.search.evaluate import evaluate_file, format_report
 
-    from wenda.indexer.progress import NO_PROGRESS, terminal_progress
-
+    # JSON Lines questions are asked over --corpus, else the live index's corpus (read, never
+    # written: eval builds its own index in --work-dir), else the seeds
+    corpus = ([Path(p) for p in args.corpus] if args.corpus
+              else recorded_corpus(settings.index_dir) or list(settings.corpus_paths))
     report = evaluate_file(Path(args.file), settings.cache_dir, k=args.k, model=settings.model,
                            threads=settings.threads, work_dir=Path(args.work_dir) if args.work_dir else None,
-                           index_dir=settings.index_dir, corpus_paths=list(settings.corpus_paths),
+                           corpus_paths=corpus,
                            progress=terminal_progress(sys.stderr) if sys.stderr.isatty() else NO_PROGRESS)
     if args.json:
         _print_json(report)
@@ -181,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      ".png/.jpg, .docx and .html files",
                        description="Build or update the index. Unchanged files are reused; only new or "
                                    "changed files are chunked and embedded.")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to index (default: seeds/)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders to index (default: those the index was built from; seeds/ for a new index)")
     _common(p)
     p.add_argument("--rebuild", action="store_true", help="ignore the previous build and start from scratch")
     p.add_argument("--user-dict", metavar="FILE", help="jieba user dictionary for domain terms")
@@ -230,7 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "SQuAD-format JSON (each paragraph indexed as one document).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-k", type=int, default=10, metavar="N", help="depth for recall/MRR/nDCG (default 10)")
-    p.add_argument("--work-dir", metavar="DIR", help="where SQuAD corpora and their indexes are cached")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="where eval builds its own indexes (default: the wenda cache); never the live index")
+    p.add_argument("--corpus", nargs="+", metavar="PATH",
+                   help="folders JSON Lines questions are asked over (default: the index's corpus, else seeds/)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _common(p)
     p.set_defaults(func=cmd_eval)

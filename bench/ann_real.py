@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 import compare
-from common import ROOT, WORK, cache_dir, eval_file, write_results
+from common import ROOT, WORK, cache_dir, eval_file, optional_questions, write_results
 
 from wenda.indexer.embed import Embedder  # noqa: E402
 
@@ -61,7 +61,7 @@ def windows(n: int, seed: int = 11) -> list[str]:
 def questions() -> list[str]:
     data = json.loads(eval_file("cmrc2018_trial.json").read_text("utf-8"))["data"]
     cmrc = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
-    seeds = [json.loads(x)["question"] for x in eval_file("seeds_qa.jsonl").read_text("utf-8").splitlines() if x]
+    seeds = optional_questions("seeds_qa.jsonl")
     return list(dict.fromkeys(q.strip() for q in seeds + cmrc if q.strip()))
 
 

@@ -13,14 +13,52 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 WORK = BENCH / "tmp"            # git-ignored: built indexes, generated corpora
+DATA = BENCH / "data"            # the evaluation sets whose licence lets us redistribute them (data/README.md)
 EVAL = ROOT.parent / "shared" / "eval"
 sys.path.insert(0, str(ROOT))
 
+# Where to get the sets that are not vendored in bench/data/.
+_HOW_TO_GET = {
+    "seeds_qa.jsonl": "the project's question set over seeds/, kept beside the repository in ../shared/eval/",
+    "seeds_styles.jsonl": "the project's question set over seeds/, kept beside the repository in ../shared/eval/",
+    "drcd_test.json": "DRCD test split, https://github.com/DRCKnowledgeTeam/DRCD (CC BY-SA 3.0)",
+    "squad2zh_dev_public.json": "https://github.com/pluto-junzeng/ChineseSquad (research use only, never vendored)",
+}
+
+
+def _eval_dirs() -> list[Path]:
+    dirs = [Path(os.environ["WENDA_EVAL_DIR"])] if os.environ.get("WENDA_EVAL_DIR") else []
+    return dirs + [DATA, EVAL]
+
+
+def find_eval_file(name: str) -> Path | None:
+    """An evaluation set: WENDA_EVAL_DIR, else bench/data/ (vendored), else ../shared/eval/."""
+    return next((d / name for d in _eval_dirs() if (d / name).is_file()), None)
+
+
+def missing_eval_file(name: str) -> str:
+    """One line: which set is missing, where it was looked for, and how to get it."""
+    where = ", ".join(str(d) for d in _eval_dirs())
+    source = _HOW_TO_GET.get(name, "the file of that name")
+    return (f"bench: {name} is missing (looked in {where}); get {source} "
+            "and put it in one of them, or set WENDA_EVAL_DIR to its folder")
+
 
 def eval_file(name: str) -> Path:
-    """The public evaluation sets: ../shared/eval, or WENDA_EVAL_DIR."""
-    base = Path(os.environ.get("WENDA_EVAL_DIR", EVAL))
-    return base / name
+    """An evaluation set the benchmark cannot run without: stops with one line when it is absent."""
+    path = find_eval_file(name)
+    if path is None:
+        raise SystemExit(missing_eval_file(name))
+    return path
+
+
+def optional_questions(name: str) -> list[str]:
+    """The questions of a JSON Lines set used only as extra query text; [] with a note when absent."""
+    path = find_eval_file(name)
+    if path is None:
+        print(missing_eval_file(name) + "; going on without its questions", file=sys.stderr)
+        return []
+    return [json.loads(line)["question"] for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def cache_dir() -> Path:

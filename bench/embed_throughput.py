@@ -30,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from wenda.indexer.embed import Embedder, length_batches  # noqa: E402
 
-CMRC = Path("/work/shared/eval/cmrc2018_trial.json")
+sys.path.insert(0, str(ROOT / "bench"))
+from common import eval_file  # noqa: E402
+
 OUT = ROOT / "bench"
 
 
@@ -42,7 +44,7 @@ def seed_paragraphs() -> list[str]:
 
 
 def cmrc_paragraphs() -> list[str]:
-    data = json.loads(CMRC.read_text("utf-8"))["data"]
+    data = json.loads(eval_file("cmrc2018_trial.json").read_text("utf-8"))["data"]
     return [p["context"] for article in data for p in article["paragraphs"]]
 
 

@@ -24,7 +24,6 @@ def main() -> None:
     for name in TARGETS:
         seeds = name == "seeds_qa.jsonl"
         report = evaluate_file(eval_file(name), cache_dir(), work_dir=WORK / "eval",
-                               index_dir=WORK / "idx-seeds" if seeds else None,
                                corpus_paths=[ROOT / "seeds"] if seeds else None)
         reports[name] = report
         r, a = report["retrieval"], report["answers"]

@@ -17,18 +17,17 @@ import os
 import sys
 from pathlib import Path
 
-from common import eval_file
+from common import eval_file, optional_questions
 
 FUSION = {"method": "zscore", "dense": 0.55, "words": 0.15, "grams": 0.30, "candidates": 100}
 
 
 def queries(n: int) -> list[tuple[str, str | None]]:
-    seeds = [json.loads(line)["question"] for line in eval_file("seeds_qa.jsonl").read_text("utf-8").splitlines()
-             if line.strip()]
+    seeds = optional_questions("seeds_qa.jsonl")
     data = json.loads(eval_file("cmrc2018_trial.json").read_text("utf-8"))["data"]
     cmrc = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"] if q["question"].strip()]
     out = [(q, None) for q in seeds] + [(q, None) for q in cmrc[: max(0, n - len(seeds))]]
-    out += [(q, "00[0-2]_*") for q in seeds[:8]] + [(q, "synth/00000?.txt") for q in cmrc[:8]]
+    out += [(q, "00[0-2]_*") for q in (seeds or cmrc)[:8]] + [(q, "synth/00000?.txt") for q in cmrc[:8]]
     return out
 
 

@@ -19,13 +19,13 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from common import cache_dir, eval_file, percentiles  # noqa: E402
+from common import cache_dir, eval_file, optional_questions, percentiles  # noqa: E402
 
 
 def questions() -> list[str]:
     data = json.loads(eval_file("cmrc2018_trial.json").read_text("utf-8"))["data"]
     cmrc = [q["question"] for a in data for p in a["paragraphs"] for q in p["qas"]]
-    seeds = [json.loads(x)["question"] for x in eval_file("seeds_qa.jsonl").read_text("utf-8").splitlines() if x]
+    seeds = optional_questions("seeds_qa.jsonl")
     return list(dict.fromkeys(q.strip() for q in seeds + cmrc if q.strip()))
 
 

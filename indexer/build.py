@@ -26,8 +26,9 @@ from . import vectors
 from .chunker import ChunkSettings, chunk_document
 from .corpus import DEFAULT_MAX_FILE_BYTES, SUFFIXES, DecodedFile, Skipped, corpus_root, discover, read_source
 from .errors import BadInput, IndexBusy, IndexCorrupt, IndexMissing, WendaError
-from .manifest import (BUILDING_PREFIX, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE, USER_DICT_FILE,
-                       current_generation, file_digest, fsync_dir, read_manifest, verify_files, write_atomic)
+from .manifest import (BUILDING_PREFIX, CORPUS_KEY, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE,
+                       USER_DICT_FILE, corpus_record, current_generation, file_digest, fsync_dir, index_command,
+                       read_manifest, recorded_corpus, repair_hint, verify_files, write_atomic)
 from .progress import NO_PROGRESS, ProgressFactory
 from .records import Document, Passage
 from .store import STORE_FILE, StoreReader, copy_documents, create_store, finish_store, insert_document, insert_passages
@@ -198,7 +199,9 @@ class Builder:
                            f"(looked for {', '.join(SUFFIXES)} files)")
 
         previous, old_manifest = self._previous_generation(rebuild)
-        model_name = self.settings.model or "multilingual-e5-small"
+        from .embed import canonical_model_name    # here: embed.py is not needed by every caller of build.py
+
+        model_name = canonical_model_name(self.settings.model)   # what manifests record
         reusable = (old_manifest is not None
                     and old_manifest["model"]["name"] == model_name
                     and old_manifest["model"]["fingerprint"] == self.model_fingerprint()
@@ -212,7 +215,8 @@ class Builder:
         report = BuildReport(str(self.index_dir), previous.name if previous else "",
                              added=added, changed=changed, deleted=deleted, unchanged=len(unchanged),
                              skipped=[{"source": s.source, "reason": s.reason} for s in skipped])
-        if reusable and not (added or changed or deleted) and old_manifest.get("root") == str(root):
+        if (reusable and not (added or changed or deleted) and old_manifest.get("root") == str(root)
+                and old_manifest.get(CORPUS_KEY) == corpus_record(paths)):
             report.up_to_date = True
             report.documents = old_manifest["counts"]["documents"]
             report.passages = old_manifest["counts"]["passages"]
@@ -222,8 +226,8 @@ class Builder:
         building = self.index_dir / f"{BUILDING_PREFIX}{gen_name}"
         building.mkdir()
         try:
-            manifest = self._write_generation(building, root, decoded, unchanged, previous if reusable else None,
-                                              old_manifest if reusable else None)
+            manifest = self._write_generation(building, root, paths, decoded, unchanged,
+                                              previous if reusable else None, old_manifest if reusable else None)
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
@@ -263,8 +267,8 @@ class Builder:
             return gen, None
         return gen, manifest
 
-    def _write_generation(self, out: Path, root: Path, decoded: dict[str, DecodedFile], unchanged: list[str],
-                          previous: Path | None, old_manifest: dict | None) -> dict:
+    def _write_generation(self, out: Path, root: Path, paths: list[Path], decoded: dict[str, DecodedFile],
+                          unchanged: list[str], previous: Path | None, old_manifest: dict | None) -> dict:
         settings = self.settings
         to_chunk = [s for s in sorted(decoded) if s not in unchanged]
         new_docs: list[Document] = []
@@ -333,6 +337,7 @@ class Builder:
             "generation": out.name.removeprefix(BUILDING_PREFIX),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "root": str(root),
+            CORPUS_KEY: corpus_record(paths),     # what a later `wenda index` without PATH updates
             "model": model_info,
             "chunking": self._chunking_record(),
             "analyzer": self.analyzer.description(),
@@ -406,7 +411,7 @@ class Builder:
             missing = np.setdiff1d(carried, vectors.stored_ids(old_index))
             if len(missing):
                 raise IndexCorrupt(f"{previous / vectors.VECTORS_FILE} lacks {len(missing)} passages of its store; "
-                                   "run `wenda index --rebuild`")
+                                   f"{repair_hint(self.index_dir, old_manifest, '--rebuild')}")
             parts_ids.append(carried)
             parts_vecs.append(vectors.reconstruct(old_index, carried))
         ids = np.concatenate(parts_ids)
@@ -426,6 +431,26 @@ class Builder:
         for entry in self.index_dir.iterdir():
             if entry.name.startswith(GENERATION_PREFIX) and entry.is_dir() and entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def corpus_to_index(index_dir: Path, given: list[Path], default: list[Path]) -> list[Path]:
+    """The paths a build of ``index_dir`` indexes: those given; else the corpus recorded in the
+    index's manifest; else, for a folder where nothing was ever built, ``default`` (the seeds).
+    A damaged index whose corpus cannot be read is refused rather than rebuilt from the default."""
+    if given:
+        return given
+    recorded = recorded_corpus(index_dir)
+    if recorded is None:
+        never_built = not (index_dir / CURRENT_FILE).exists() and not any(index_dir.glob(f"{GENERATION_PREFIX}*"))
+        if never_built:
+            return default
+        raise BadInput(f"the index in {index_dir} is damaged and does not say which folders it indexed; "
+                       f"give them: `{index_command(index_dir, extra='PATH ...')}`")
+    gone = [p for p in recorded if not p.exists()]
+    if gone:
+        raise BadInput(f"{gone[0]}, recorded as the corpus of the index in {index_dir}, no longer exists; "
+                       f"give the folders to index: `{index_command(index_dir, extra='PATH ...')}`")
+    return recorded
 
 
 def build_index(paths: list[Path], index_dir: Path, settings: IndexSettings, cache_dir: Path,

@@ -191,9 +191,17 @@ def _set_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+def canonical_model_name(model: str | None) -> str:
+    """The name a manifest records for ``model``: every alias of the bundled model (none given,
+    its short name, its Hugging Face id) is ``DEFAULT_MODEL``; any other name is kept as given."""
+    if model is None or model.rstrip("/") in _BUNDLED_ALIASES:
+        return DEFAULT_MODEL
+    return model
+
+
 def _locate(model: str | None, cache_dir: Path) -> tuple[Path, str, str]:
     """(folder, name, full weights digest) of a model, without loading it."""
-    if model in _BUNDLED_ALIASES:
+    if canonical_model_name(model) == DEFAULT_MODEL:
         folder = ensure_bundled_model(Path(cache_dir))
         return folder, DEFAULT_MODEL, bundled_fingerprint(folder)
     folder = _resolve_offline(model)

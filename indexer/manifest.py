@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,39 @@ CURRENT_FILE = "CURRENT"
 GENERATION_PREFIX = "gen-"
 BUILDING_PREFIX = ".building-"
 USER_DICT_FILE = "user_dict.txt"      # copy of the jieba user dictionary the build used
+DEFAULT_INDEX_DIR = Path("index")     # where `wenda index` writes when given no --index-dir
+CORPUS_KEY = "corpus"                 # manifest: the corpus roots, absolute, as the build was given them
+
+
+def corpus_record(paths: list[Path]) -> list[str]:
+    """The corpus roots as recorded in a manifest: absolute, but as given (links not resolved)."""
+    return [os.path.abspath(p) for p in paths]
+
+
+def manifest_corpus(manifest: dict) -> list[Path] | None:
+    """The corpus a manifest was built from; older manifests only name the common root."""
+    recorded = manifest.get(CORPUS_KEY)
+    if isinstance(recorded, list) and recorded and all(isinstance(p, str) for p in recorded):
+        return [Path(p) for p in recorded]
+    root = manifest.get("root")
+    return [Path(root)] if isinstance(root, str) and root else None
+
+
+def index_command(index_dir: Path, corpus: list[Path] | None = None, extra: str = "") -> str:
+    """The `wenda index` command line that rebuilds *this* index (from ``corpus`` when given)."""
+    words = ["wenda", "index", *(shlex.quote(str(p)) for p in corpus or [])]
+    if extra:
+        words.append(extra)
+    if Path(os.path.abspath(index_dir)) != Path(os.path.abspath(DEFAULT_INDEX_DIR)):
+        words += ["--index-dir", shlex.quote(os.path.abspath(index_dir))]
+    return " ".join(words)
+
+
+def repair_hint(index_dir: Path, manifest: dict | None = None, extra: str = "") -> str:
+    """"run `wenda index ...` to repair the index", naming this index and, when the manifest
+    can tell, the corpus it was built from."""
+    corpus = manifest_corpus(manifest) if isinstance(manifest, dict) else None
+    return f"run `{index_command(index_dir, corpus, extra)}` to repair the index"
 
 
 def fsync_dir(path: Path) -> None:
@@ -67,14 +101,14 @@ def current_generation(index_dir: Path) -> Path:
     pointer is damaged or names a missing folder."""
     pointer = index_dir / CURRENT_FILE
     if not pointer.exists():
-        raise IndexMissing(f"no index in {index_dir}; build one with `wenda index`")
+        raise IndexMissing(f"no index in {index_dir}; build one with `{index_command(index_dir, extra='[PATH ...]')}`")
     try:
         name = pointer.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise IndexCorrupt(f"{pointer} is unreadable ({exc}); run `wenda index` to repair the index") from exc
+        raise IndexCorrupt(f"{pointer} is unreadable ({exc}); {repair_hint_from_disk(index_dir)}") from exc
     gen = index_dir / name
     if not name.startswith(GENERATION_PREFIX) or "/" in name or not gen.is_dir():
-        raise IndexCorrupt(f"{pointer} points to a missing build {name!r}; run `wenda index` to repair the index")
+        raise IndexCorrupt(f"{pointer} points to a missing build {name!r}; {repair_hint_from_disk(index_dir)}")
     return gen
 
 
@@ -83,27 +117,63 @@ def read_manifest(gen: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise IndexCorrupt(f"{path} is missing; run `wenda index` to repair the index") from exc
+        raise IndexCorrupt(f"{path} is missing; {repair_hint_from_disk(gen.parent)}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IndexCorrupt(f"{path} is damaged ({exc.__class__.__name__}); run `wenda index` to repair the index") from exc
+        raise IndexCorrupt(f"{path} is damaged ({exc.__class__.__name__}); {repair_hint_from_disk(gen.parent)}") from exc
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise IndexCorrupt(f"{path} is not a wenda manifest; run `wenda index` to repair the index")
+        raise IndexCorrupt(f"{path} is not a wenda manifest; {repair_hint_from_disk(gen.parent)}")
     if manifest.get("format") != FORMAT_VERSION:
         raise IndexCorrupt(f"{path} has index format {manifest.get('format')!r}, this wenda reads "
-                           f"{FORMAT_VERSION}; run `wenda index --rebuild`")
+                           f"{FORMAT_VERSION}; run `{index_command(gen.parent, manifest_corpus(manifest), '--rebuild')}`")
     return manifest
+
+
+def _readable_manifest(gen: Path) -> dict | None:
+    try:
+        manifest = json.loads((gen / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def recorded_corpus(index_dir: Path) -> list[Path] | None:
+    """The corpus the index in ``index_dir`` was built from: the live build's, else (when the
+    live manifest is damaged) the newest other build's. None when nothing was ever built there."""
+    gens = sorted((p for p in index_dir.glob(f"{GENERATION_PREFIX}*") if p.is_dir()), reverse=True)
+    try:    # read the pointer here, not with current_generation: its errors' messages come from here
+        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        live = [index_dir / name] if name.startswith(GENERATION_PREFIX) and "/" not in name else []
+    except (OSError, UnicodeDecodeError):
+        live = []
+    for gen in live + gens:
+        corpus = manifest_corpus(_readable_manifest(gen) or {})
+        if corpus:
+            return corpus
+    return None
+
+
+def repair_hint_from_disk(index_dir: Path) -> str:
+    """The repair hint for a file of the index in ``index_dir`` when no manifest is at hand."""
+    try:
+        corpus = recorded_corpus(index_dir)
+    except OSError:
+        corpus = None
+    if corpus:
+        return f"run `{index_command(index_dir, corpus)}` to repair the index"
+    return f"run `{index_command(index_dir, extra='PATH')}` (the folders it indexed) to repair the index"
 
 
 def verify_files(gen: Path, manifest: dict, full: bool = True) -> None:
     """Check every file the manifest lists: present, same size and (when ``full``) same sha256."""
+    hint = repair_hint(gen.parent, manifest)
     for name, expected in sorted(manifest["files"].items()):
         path = gen / name
         if not path.is_file():
-            raise IndexCorrupt(f"{path} is missing; run `wenda index` to repair the index")
+            raise IndexCorrupt(f"{path} is missing; {hint}")
         size = path.stat().st_size
         if size != expected.get("bytes"):
             raise IndexCorrupt(f"{path} has {size} bytes, the manifest says {expected.get('bytes')} "
-                               "(truncated or from another build); run `wenda index` to repair the index")
+                               f"(truncated or from another build); {hint}")
         if full and file_digest(path)["sha256"] != expected.get("sha256"):
             raise IndexCorrupt(f"{path} does not match its checksum in the manifest (damaged or from "
-                               "another build); run `wenda index` to repair the index")
+                               f"another build); {hint}")

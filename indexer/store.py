@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import postings
 from .errors import IndexCorrupt
+from .manifest import repair_hint_from_disk
 from .records import Document, Passage
 
 STORE_FILE = "passages.sqlite"
@@ -167,7 +168,7 @@ class StoreReader:
             self._columns = _readable_columns(conn, "passages", _PASSAGE_COLUMNS)
             self._document_columns = {c.strip() for c in _readable_columns(conn, "documents", "kind, pages").split(",")}
         except sqlite3.DatabaseError as exc:
-            raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); run `wenda index` to rebuild it") from exc
+            raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); {repair_hint_from_disk(Path(path).parent.parent)}") from exc
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

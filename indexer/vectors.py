@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexCorrupt
+from .manifest import repair_hint_from_disk
 
 VECTORS_FILE = "vectors.faiss"
 DEFAULT_HALF_THRESHOLD = 50_000
@@ -68,11 +69,11 @@ def load(path: Path):
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
-        raise IndexCorrupt(f"{path} is not a readable FAISS index; run `wenda index` to repair it") from exc
+        raise IndexCorrupt(f"{path} is not a readable FAISS index; {repair_hint_from_disk(Path(path).parent.parent)}") from exc
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else None
     if not isinstance(inner, (faiss.IndexFlatIP, faiss.IndexScalarQuantizer, faiss.IndexHNSWFlat)) \
             or inner.metric_type != faiss.METRIC_INNER_PRODUCT:
-        raise IndexCorrupt(f"{path} is not a wenda vector index; run `wenda index` to repair it")
+        raise IndexCorrupt(f"{path} is not a wenda vector index; {repair_hint_from_disk(Path(path).parent.parent)}")
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     return index

@@ -236,28 +236,30 @@ def _evaluate_answers(searcher, questions: list[Question]) -> dict:
 
 
 def evaluate_file(path: Path, cache_dir: Path, k: int = 10, model: str | None = None, threads: int | None = None,
-                  work_dir: Path | None = None, index_dir: Path | None = None,
-                  corpus_paths: list[Path] | None = None, progress=None) -> dict:
-    """Index the file's corpus if needed, then evaluate. JSON Lines use ``index_dir`` built from
-    ``corpus_paths``; SQuAD files get their own corpus and index under ``work_dir``."""
+                  work_dir: Path | None = None, corpus_paths: list[Path] | None = None, progress=None) -> dict:
+    """Index the file's corpus in a work folder of its own, then evaluate; the live index is never
+    written. JSON Lines are asked over ``corpus_paths`` (default ``seeds/``); a SQuAD file's
+    paragraphs are written out as the corpus. Each file gets ``<work_dir>/<file stem>/`` (default
+    ``<cache_dir>/eval``), reused and updated incrementally by the next run."""
     from wenda.indexer.build import IndexSettings, build_index
     from wenda.indexer.progress import NO_PROGRESS
 
     from .searcher import Searcher
 
     kind, questions, corpus = load_questions(path)
+    work = (work_dir or cache_dir / "eval") / path.stem
     if kind == "squad":
-        work = (work_dir or cache_dir / "eval") / path.stem
         write_corpus(corpus, work / "corpus")
-        corpus_paths, index_dir = [work / "corpus"], work / "index"
+        corpus_paths = [work / "corpus"]
     else:
         corpus_paths = corpus_paths or [Path("seeds")]
-        index_dir = index_dir or Path("index")
+    index_dir = work / "index"
     build_index(corpus_paths, index_dir, IndexSettings(model=model), cache_dir, progress=progress or NO_PROGRESS,
-                threads=threads)
+                threads=threads, wait=True)
     searcher = Searcher.open(index_dir, model=model, cache_dir=cache_dir, threads=threads)
     started = time.perf_counter()
-    report = {"file": str(path), "kind": kind, "index_dir": str(index_dir), "k": k}
+    report = {"file": str(path), "kind": kind, "index_dir": str(index_dir),
+              "corpus": [str(p) for p in corpus_paths], "k": k}
     report.update(evaluate(searcher, questions, k=k))
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wenda.indexer import vectors
 from wenda.indexer.errors import IndexCorrupt
-from wenda.indexer.manifest import USER_DICT_FILE, current_generation, read_manifest, verify_files
+from wenda.indexer.manifest import USER_DICT_FILE, current_generation, read_manifest, repair_hint, verify_files
 from wenda.indexer.store import STORE_FILE, StoreReader
 from wenda.indexer.tokens import Analyzer
 
@@ -32,15 +32,15 @@ class LoadedIndex:
         store = StoreReader(gen / STORE_FILE)
         if store.meta.get("generation") != manifest.get("generation"):
             raise IndexCorrupt(f"{gen / STORE_FILE} belongs to build {store.meta.get('generation')!r}, the manifest "
-                               f"to {manifest.get('generation')!r}; run `wenda index` to repair the index")
+                               f"to {manifest.get('generation')!r}; {repair_hint(index_dir, manifest)}")
         expected = manifest["counts"]["passages"]
         if store.passage_count != expected:
             raise IndexCorrupt(f"{gen / STORE_FILE} holds {store.passage_count} passages, the manifest says "
-                               f"{expected}; run `wenda index` to repair the index")
+                               f"{expected}; {repair_hint(index_dir, manifest)}")
         index = vectors.load(gen / vectors.VECTORS_FILE)
         if index.ntotal != expected or index.d != manifest["model"]["dim"]:
             raise IndexCorrupt(f"{gen / vectors.VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
-                               f"expected {expected} of {manifest['model']['dim']}; run `wenda index` to repair it")
+                               f"expected {expected} of {manifest['model']['dim']}; {repair_hint(index_dir, manifest)}")
         user_dict = gen / USER_DICT_FILE
         analyzer = Analyzer(user_dict if user_dict.exists() else None)
         analyzer.warm()
