@@ -27,7 +27,8 @@ from .chunker import ChunkSettings, chunk_document
 from .corpus import DEFAULT_MAX_FILE_BYTES, DecodedFile, Skipped, corpus_root, discover, read_source
 from .errors import BadInput, IndexBusy, IndexCorrupt, IndexMissing, WendaError
 from .manifest import (BUILDING_PREFIX, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE, USER_DICT_FILE,
-                       current_generation, file_digest, fsync_dir, read_manifest, verify_files, write_atomic)
+                       current_generation, file_digest, fsync_dir, read_manifest, remove_generation_unless_held,
+                       verify_files, write_atomic)
 from .progress import NO_PROGRESS, ProgressFactory
 from .records import Document, Passage
 from .store import STORE_FILE, StoreReader, copy_documents, create_store, finish_store, insert_document, insert_passages
@@ -419,10 +420,12 @@ class Builder:
                 entry.unlink(missing_ok=True)
 
     def _remove_old_generations(self, keep: set[str]) -> None:
-        """Keep the new and the previous generation (a server may still be reading the latter)."""
+        """Keep the new and the previous generation, and any other that a running reader still
+        holds (GenerationLease): a later build removes those once they are released."""
         for entry in self.index_dir.iterdir():
             if entry.name.startswith(GENERATION_PREFIX) and entry.is_dir() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+                if not remove_generation_unless_held(entry):
+                    log.info("kept %s: a reader still serves it", entry.name)
 
 
 def build_index(paths: list[Path], index_dir: Path, settings: IndexSettings, cache_dir: Path,
