@@ -28,7 +28,8 @@ from .corpus import DEFAULT_MAX_FILE_BYTES, SUFFIXES, DecodedFile, Skipped, corp
 from .errors import BadInput, IndexBusy, IndexCorrupt, IndexMissing, WendaError
 from .manifest import (BUILDING_PREFIX, CORPUS_KEY, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE,
                        USER_DICT_FILE, corpus_record, current_generation, file_digest, fsync_dir, index_command,
-                       read_manifest, recorded_corpus, repair_hint, verify_files, write_atomic)
+                       read_manifest, recorded_corpus, remove_generation_unless_held, repair_hint, verify_files,
+                       write_atomic)
 from .progress import NO_PROGRESS, ProgressFactory
 from .records import Document, Passage
 from .store import STORE_FILE, StoreReader, copy_documents, create_store, finish_store, insert_document, insert_passages
@@ -427,10 +428,12 @@ class Builder:
                 entry.unlink(missing_ok=True)
 
     def _remove_old_generations(self, keep: set[str]) -> None:
-        """Keep the new and the previous generation (a server may still be reading the latter)."""
+        """Keep the new and the previous generation, and any other that a running reader still
+        holds (GenerationLease): a later build removes those once they are released."""
         for entry in self.index_dir.iterdir():
             if entry.name.startswith(GENERATION_PREFIX) and entry.is_dir() and entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+                if not remove_generation_unless_held(entry):
+                    log.info("kept %s: a reader still serves it", entry.name)
 
 
 def corpus_to_index(index_dir: Path, given: list[Path], default: list[Path]) -> list[Path]:

@@ -9,13 +9,19 @@
         passages.sqlite
         vectors.faiss
       .lock                    held by the one writer
+
+A reader holds a shared flock on the generation folder it serves (GenerationLease); the builder
+removes an old generation only when it can take that lock exclusively, so a folder a running
+reader still serves is left for a later build's clean-up.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shlex
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -112,6 +118,16 @@ def current_generation(index_dir: Path) -> Path:
     return gen
 
 
+def build_identity(gen: Path) -> tuple:
+    """What tells one build from another without reading its files: the folder's name and its
+    manifest's inode, size and time (a folder is never rewritten in place)."""
+    try:
+        st = (gen / MANIFEST_FILE).stat()
+    except OSError:
+        return (gen.name, None)
+    return (gen.name, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def read_manifest(gen: Path) -> dict:
     path = gen / MANIFEST_FILE
     try:
@@ -177,3 +193,42 @@ def verify_files(gen: Path, manifest: dict, full: bool = True) -> None:
         if full and file_digest(path)["sha256"] != expected.get("sha256"):
             raise IndexCorrupt(f"{path} does not match its checksum in the manifest (damaged or from "
                                f"another build); {hint}")
+
+
+class GenerationLease:
+    """A shared flock on a generation folder, held while a reader serves it. flock locks belong
+    to the open file, so they also keep a builder in the same process from removing the folder."""
+
+    def __init__(self, gen: Path) -> None:
+        self.generation = gen
+        try:
+            self._fd: int | None = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise IndexCorrupt(f"{gen} cannot be opened ({exc.strerror or exc}); {repair_hint_from_disk(gen.parent)}") from exc
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:         # a builder holds it exclusively: it is being removed
+            self.release()
+            raise IndexCorrupt(f"{gen} is being removed by `wenda index`; it is not the live build") from None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)          # closing drops the lock
+            self._fd = None
+
+
+def remove_generation_unless_held(gen: Path) -> bool:
+    """Delete an old generation folder unless a reader holds its lease; True when removed."""
+    try:
+        fd = os.open(gen, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        shutil.rmtree(gen, ignore_errors=True)
+        return not gen.exists()
+    finally:
+        os.close(fd)

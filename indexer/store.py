@@ -5,6 +5,7 @@ jieba tokens. Readable with any SQLite client::
 """
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
@@ -153,13 +154,18 @@ def _readable_columns(conn: sqlite3.Connection, table: str, columns: str) -> str
 
 
 class StoreReader:
-    """Read-only access from any thread (one SQLite connection per thread)."""
+    """Read-only access from any thread. Every connection is opened here, up front: an open SQLite
+    file survives the removal of its folder (a build's clean-up), one opened later would not."""
+
+    POOL_SIZE = 8        # threads beyond this many share connections (safe: SQLite is serialized)
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
         self._postings: dict[str, postings.Postings | None] = {}
         self._postings_lock = threading.Lock()
+        self._pool = [self._connect() for _ in range(self.POOL_SIZE)]
+        self._handed_out = itertools.count()
         conn = self._conn()
         try:
             self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
@@ -168,14 +174,23 @@ class StoreReader:
             self._columns = _readable_columns(conn, "passages", _PASSAGE_COLUMNS)
             self._document_columns = {c.strip() for c in _readable_columns(conn, "documents", "kind, pages").split(",")}
         except sqlite3.DatabaseError as exc:
+            self.close()
             raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); {repair_hint_from_disk(Path(path).parent.parent)}") from exc
 
+    def _connect(self) -> sqlite3.Connection:
+        # immutable: a generation's file never changes once written, so no locking is needed
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        except sqlite3.OperationalError as exc:
+            raise IndexCorrupt(f"{self.path} cannot be opened ({exc}); run `wenda index` to rebuild it") from exc
+        conn.row_factory = sqlite3.Row
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
+        """This thread's connection from the pool (the pool's connections in turn, one per thread)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            # immutable: a generation's file never changes once written, so no locking is needed
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
+            conn = self._pool[next(self._handed_out) % len(self._pool)]
             self._local.conn = conn
         return conn
 
@@ -266,7 +281,5 @@ class StoreReader:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY source, paragraph")]
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        for conn in self._pool:
             conn.close()
-            self._local.conn = None

@@ -1,14 +1,22 @@
 """Opening a built index for reading: every file checked against the manifest first, so a
-damaged or mixed index is refused instead of served."""
+damaged or mixed index is refused instead of served.
+
+Everything a reader needs is opened at load (the store's connections, the vectors in memory) and
+the generation folder is leased (indexer/manifest.py GenerationLease): a build's clean-up leaves a
+leased folder alone, and even a removed folder could not break the handles already open. The
+lease and the handles are released when the last reference to the LoadedIndex goes (in-flight
+calls keep theirs), not at a reload, so a switch never pulls a store from under a request."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from wenda.indexer import vectors
 from wenda.indexer.errors import IndexCorrupt
-from wenda.indexer.manifest import USER_DICT_FILE, current_generation, read_manifest, repair_hint, verify_files
+from wenda.indexer.manifest import (USER_DICT_FILE, GenerationLease, current_generation, read_manifest,
+                                   repair_hint, verify_files)
 from wenda.indexer.store import STORE_FILE, StoreReader
 from wenda.indexer.tokens import Analyzer
 
@@ -23,32 +31,52 @@ class LoadedIndex:
     store: StoreReader
     vectors: object          # faiss.IndexIDMap2
     analyzer: Analyzer
+    lease: GenerationLease | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._finalizer = weakref.finalize(self, _release, self.store, self.lease)
 
     @classmethod
-    def open(cls, index_dir: Path, verify: bool = True) -> "LoadedIndex":
-        gen = current_generation(index_dir)
-        manifest = read_manifest(gen)
-        verify_files(gen, manifest, full=verify)
-        store = StoreReader(gen / STORE_FILE)
-        if store.meta.get("generation") != manifest.get("generation"):
-            raise IndexCorrupt(f"{gen / STORE_FILE} belongs to build {store.meta.get('generation')!r}, the manifest "
-                               f"to {manifest.get('generation')!r}; {repair_hint(index_dir, manifest)}")
-        expected = manifest["counts"]["passages"]
-        if store.passage_count != expected:
-            raise IndexCorrupt(f"{gen / STORE_FILE} holds {store.passage_count} passages, the manifest says "
-                               f"{expected}; {repair_hint(index_dir, manifest)}")
-        index = vectors.load(gen / vectors.VECTORS_FILE)
-        if index.ntotal != expected or index.d != manifest["model"]["dim"]:
-            raise IndexCorrupt(f"{gen / vectors.VECTORS_FILE} holds {index.ntotal} vectors of dimension {index.d}, "
-                               f"expected {expected} of {manifest['model']['dim']}; {repair_hint(index_dir, manifest)}")
-        user_dict = gen / USER_DICT_FILE
-        analyzer = Analyzer(user_dict if user_dict.exists() else None)
-        analyzer.warm()
-        return cls(index_dir, gen, manifest, store, index, analyzer)
+    def open(cls, index_dir: Path, verify: bool = True, generation: Path | None = None) -> "LoadedIndex":
+        """The live generation of ``index_dir`` (or the given one of it), checked and opened."""
+        gen = generation or current_generation(index_dir)
+        lease = GenerationLease(gen)        # before reading anything: the folder stays while we load
+        store = None
+        try:
+            manifest = read_manifest(gen)
+            verify_files(gen, manifest, full=verify)
+            store = StoreReader(gen / STORE_FILE)
+            if store.meta.get("generation") != manifest.get("generation"):
+                raise IndexCorrupt(f"{gen / STORE_FILE} belongs to build {store.meta.get('generation')!r}, the "
+                                   f"manifest to {manifest.get('generation')!r}; {repair_hint(index_dir, manifest)}")
+            expected = manifest["counts"]["passages"]
+            if store.passage_count != expected:
+                raise IndexCorrupt(f"{gen / STORE_FILE} holds {store.passage_count} passages, the manifest says "
+                                   f"{expected}; {repair_hint(index_dir, manifest)}")
+            index = vectors.load(gen / vectors.VECTORS_FILE)
+            if index.ntotal != expected or index.d != manifest["model"]["dim"]:
+                raise IndexCorrupt(f"{gen / vectors.VECTORS_FILE} holds {index.ntotal} vectors of dimension "
+                                   f"{index.d}, expected {expected} of {manifest['model']['dim']}; "
+                                   f"{repair_hint(index_dir, manifest)}")
+            user_dict = gen / USER_DICT_FILE
+            analyzer = Analyzer(user_dict if user_dict.exists() else None)
+            analyzer.warm()
+        except BaseException:
+            _release(store, lease)
+            raise
+        return cls(index_dir, gen, manifest, store, index, analyzer, lease)
 
     @property
     def model_name(self) -> str:
         return self.manifest["model"]["name"]
 
     def close(self) -> None:
-        self.store.close()
+        """Release the store and the lease now (otherwise when the last reference goes)."""
+        self._finalizer()
+
+
+def _release(store: StoreReader | None, lease: GenerationLease | None) -> None:
+    if store is not None:
+        store.close()
+    if lease is not None:
+        lease.release()

@@ -25,8 +25,8 @@ import numpy as np
 from wenda.indexer import vectors
 from wenda.indexer.corpus import strip_surrogates
 from wenda.indexer.core_watch import WATCH
-from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound
-from wenda.indexer.manifest import current_generation
+from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound, WendaError
+from wenda.indexer.manifest import build_identity, current_generation
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import mark_terms
 
@@ -91,6 +91,7 @@ class Searcher:
         self.max_k = max_k
         self._verify = verify
         self._reload_lock = threading.Lock()
+        self._failed_build: tuple | None = None     # build_identity of a build that failed to load
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._answerer_cache: Answerer | None = None
@@ -120,18 +121,30 @@ class Searcher:
 
     def reload_if_changed(self) -> bool:
         """Switch to a newer build of the same folder, if one was switched in. In-flight calls
-        finish on the index they started with. Returns True when it switched."""
+        finish on the index they started with. Returns True when it switched. A build that cannot
+        be served (damaged, another model) is logged once and not tried again until it changes:
+        each try re-hashes every file."""
         try:
             live = current_generation(self._index.index_dir)
-        except Exception:   # noqa: BLE001 - a damaged pointer: keep serving the loaded index
+        except WendaError:      # a damaged pointer: keep serving the loaded index
             return False
-        if live == self._index.generation:
+        if live == self._index.generation or build_identity(live) == self._failed_build:
             return False
         with self._reload_lock:
-            if live == self._index.generation:
+            attempt = build_identity(live)
+            if live == self._index.generation or attempt == self._failed_build:
                 return False
-            fresh = LoadedIndex.open(self._index.index_dir, verify=self._verify)
-            check_model(fresh.manifest, self.embedder)
+            fresh = None
+            try:
+                fresh = LoadedIndex.open(self._index.index_dir, verify=self._verify, generation=live)
+                check_model(fresh.manifest, self.embedder)
+            except WendaError as exc:
+                if fresh is not None:
+                    fresh.close()
+                self._failed_build = attempt
+                log.warning("cannot switch to index build %s, still serving %s (not retried until it changes): %s",
+                            live.name, self._index.generation.name, exc)
+                return False
             self._index = fresh
             self._half_queries = _half_queries(fresh, self.embedder)
             with self._cache_lock:
@@ -268,9 +281,10 @@ class Searcher:
         return [answerer.answer(r, started, k, llm, on_text) for r in results]
 
     def _answerer(self, index: LoadedIndex) -> Answerer:
-        if self._answerer_cache is None or self._answerer_cache.index is not index:
-            self._answerer_cache = Answerer(index, self.embedder)
-        return self._answerer_cache
+        cached = self._answerer_cache      # one read: a reload may replace it meanwhile
+        if cached is None or cached.index is not index:
+            cached = self._answerer_cache = Answerer(index, self.embedder)
+        return cached
 
     # -- browsing
     def passage(self, passage_id: str, context: int = 0) -> list[StoredPassage]:
