@@ -125,17 +125,6 @@ class Settings:
         except ValidationError as exc:
             raise BadInput(_describe(exc, lambda name: "--" + name.replace("_", "-"))) from None
 
-    def public(self) -> dict:
-        """Settings safe to show (no secrets)."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("api_key", "llm_api_key"):
-                value = "set" if value else None
-            out[f.name] = [str(v) for v in value] if isinstance(value, tuple) else (
-                str(value) if isinstance(value, Path) else value)
-        return out
-
 
 # The environment variable of each setting (cache_dir and no_color are read above).
 ENV_VARS = {

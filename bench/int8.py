@@ -24,7 +24,7 @@ from wenda.indexer.build import embedding_text  # noqa: E402
 from wenda.indexer.embed import Embedder  # noqa: E402
 from wenda.search.evaluate import evaluate, load_questions  # noqa: E402
 from wenda.search.fusion import FusionParams  # noqa: E402
-from wenda.search.loaded import LoadedIndex  # noqa: E402
+from wenda.search.open_index import LoadedIndex  # noqa: E402
 from wenda.search.searcher import Searcher  # noqa: E402
 
 SETS = {"seeds_qa.jsonl": "idx-seeds", "cmrc2018_trial.json": "idx-cmrc"}

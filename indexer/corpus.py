@@ -93,14 +93,6 @@ def discover(paths: list[Path], root: Path) -> tuple[list[SourceFile], list[Skip
     return [found[k] for k in sorted(found)], skipped
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def unsafe_name(source: str) -> str | None:
     """Why a document id cannot be used (it names files for the index, the API and the page),
     or None: control characters, an absolute path, a ``..`` part, a backslash."""

@@ -194,9 +194,6 @@ class StoreReader:
             self._local.conn = conn
         return conn
 
-    def integrity_ok(self) -> bool:
-        return self._conn().execute("PRAGMA quick_check").fetchone()[0] == "ok"
-
     def passages_by_rowid(self, rowids: Sequence[int]) -> dict[int, StoredPassage]:
         if not rowids:
             return {}

@@ -34,7 +34,7 @@ from .answerer import Answerer
 from .fusion import FusionParams, fuse
 from .lexical import view_scores
 from .llm import LLMConfig
-from .loaded import LoadedIndex
+from .open_index import LoadedIndex
 from .records import Answer, Hit, Scores, SearchResult
 
 log = logging.getLogger("wenda.search")

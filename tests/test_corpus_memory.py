@@ -13,7 +13,7 @@ from wenda.api.cli import main
 from wenda.indexer.build import IndexSettings, build_index
 from wenda.indexer.errors import IndexCorrupt
 from wenda.indexer.manifest import CURRENT_FILE, MANIFEST_FILE, current_generation, read_manifest
-from wenda.search.loaded import LoadedIndex
+from wenda.search.open_index import LoadedIndex
 
 HARBOUR = ("临港港口的新码头\n\n"
            "临港新片区的东海码头今年开通了十二条国际集装箱航线，全年吞吐量达到三百万标准箱。\n\n"
