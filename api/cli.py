@@ -49,6 +49,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     from wenda.indexer.build import build_index, corpus_to_index
     from wenda.indexer.progress import NO_PROGRESS, terminal_progress
 
+    if args.verify:
+        return _verify_index(args, settings)
+
     # no PATH: the corpus this index was built from (the seeds only for a brand-new index)
     paths = corpus_to_index(settings.index_dir, [Path(p) for p in args.paths], list(settings.corpus_paths))
     progress = terminal_progress(sys.stderr) if sys.stderr.isatty() and not args.json else NO_PROGRESS
@@ -63,6 +66,18 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"indexed {report.documents} documents, {report.passages} passages into {settings.index_dir} "
               f"in {report.seconds:.1f} s ({len(report.added)} added, {len(report.changed)} changed, "
               f"{len(report.deleted)} deleted, {report.unchanged} unchanged; {report.embedded} passages embedded)")
+    return 0
+
+
+def _verify_index(args: argparse.Namespace, settings: Settings) -> int:
+    from wenda.indexer.manifest import verify_index
+
+    checked = verify_index(settings.index_dir)      # IndexCorrupt (exit 1) names the file and the repair
+    if args.json:
+        _print_json(checked)
+    else:
+        print(f"{settings.index_dir}: build {checked['generation']} verified, {len(checked['files'])} files, "
+              f"{checked['bytes'] / 2**20:.1f} MB read")
     return 0
 
 
@@ -194,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-mb", type=float, metavar="MB", help="skip files larger than this (default 16)")
     p.add_argument("--wait", action="store_true", help="wait for another running `wenda index` instead of refusing")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
+    p.add_argument("--verify", action="store_true",
+                   help="build nothing: read every file of the live index against its checksums (exit 1 if one "
+                        "differs); opening an index checks only sizes and quick fingerprints")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("search", help="ranked passages with citations",

@@ -21,6 +21,7 @@ from typing import Any
 import anyio.to_thread
 
 from wenda.indexer.errors import IndexCorrupt, IndexMissing, NotReady, RequestTimeout, WendaError
+from wenda.indexer.manifest import build_identity
 
 from .settings import Settings
 
@@ -162,6 +163,11 @@ class Service:
         self._searcher = searcher
         self.error: WendaError | None = None
         self._loading: threading.Thread | None = None
+        # Opening checks sizes and quick fingerprints; every byte is read here, in the background,
+        # once per served build. A build that fails it is remembered and not served again.
+        self._verified: Path | None = None
+        self._verifying: threading.Thread | None = None
+        self._failed_check: tuple | None = None
         self.cpu = threading.BoundedSemaphore(cpu_slots(settings))
         self.runner = QueryRunner(self.get_searcher, self.cpu, cpu_slots(settings))
 
@@ -193,6 +199,9 @@ class Service:
             log.exception("loading the index failed")
             self.error = WendaError(f"loading the index failed: {exc.__class__.__name__}; see the server log")
             return
+        if build_identity(searcher.index.generation) == self._failed_check:
+            searcher.index.close()
+            return                          # self.error still says why
         self._searcher, self.error = searcher, None
         log.info("ready: %d documents, %d passages from %s (build %s)", len(searcher.documents()),
                  searcher.index.manifest["counts"]["passages"], self.settings.index_dir, searcher.index.generation.name)
@@ -208,6 +217,27 @@ class Service:
             self._searcher.reload_if_changed()
         except WendaError as exc:
             log.warning("keeping the loaded index: %s", exc)
+        self._verify_in_background()
+
+    def _verify_in_background(self) -> None:
+        searcher = self._searcher
+        if (searcher is None or searcher.index.generation == self._verified
+                or (self._verifying is not None and self._verifying.is_alive())):
+            return
+        self._verifying = threading.Thread(target=self._verify, args=(searcher,), name="wenda-verify", daemon=True)
+        self._verifying.start()
+
+    def _verify(self, searcher) -> None:
+        try:
+            checked = searcher.verify_full()
+        except IndexCorrupt as exc:
+            gen = searcher.index.generation
+            log.error("the served index build %s failed its full check, no longer serving it: %s", gen.name, exc)
+            self._failed_check = build_identity(gen)
+            if self._searcher is searcher:
+                self._searcher, self.error = None, exc
+            return
+        self._verified = checked.generation
 
     # -- running work within the time budget
     async def query(self, kind: str, query: str, k: int, doc: str | None):

@@ -41,7 +41,7 @@ def dump(index_dir: Path, out: Path, n: int) -> None:
 
     # one torch thread on both sides: the thread count changes a query vector's last bits (as
     # WENDA_THREADS always has), which is not what this compares
-    searcher = Searcher.open(index_dir, cache_dir=cache_dir(), fusion=FusionParams(**FUSION), verify=False,
+    searcher = Searcher.open(index_dir, cache_dir=cache_dir(), fusion=FusionParams(**FUSION),
                              threads=1)
     sources = [d["source"] for d in searcher.documents()]
     with out.open("w", encoding="utf-8") as fh:

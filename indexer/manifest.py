@@ -93,13 +93,32 @@ def write_atomic(path: Path, data: bytes, checkpoint=lambda name: None) -> None:
 
 
 def file_digest(path: Path) -> dict:
+    """What the manifest records of a written file: size, sha256 of every byte, and the cheap
+    fingerprint an open checks instead of re-reading the file (``quick_fingerprint``)."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
             size += len(block)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return {"bytes": size, "sha256": digest.hexdigest(), **quick_fingerprint(path)}
+
+
+_SAMPLE_BLOCK = 4096
+_SAMPLE_BLOCKS = 32     # spread over the file, plus its first and last blocks
+
+
+def quick_fingerprint(path: Path) -> dict:
+    """The file's mtime and a hash of 34 blocks of 4 KB spread over it: read in well under a
+    millisecond whatever the size, where a full sha256 of a 10^6-passage index reads 10 GB."""
+    stat = path.stat()
+    digest = hashlib.sha256(str(stat.st_size).encode())
+    with open(path, "rb") as fh:
+        last = max(0, stat.st_size - _SAMPLE_BLOCK)
+        for i in range(_SAMPLE_BLOCKS + 2):
+            fh.seek(0 if i == 0 else last if i == 1 else (stat.st_size * (i - 1)) // (_SAMPLE_BLOCKS + 1))
+            digest.update(fh.read(_SAMPLE_BLOCK))
+    return {"mtime_ns": stat.st_mtime_ns, "sample": digest.hexdigest()}
 
 
 def current_generation(index_dir: Path) -> Path:
@@ -180,7 +199,14 @@ def repair_hint_from_disk(index_dir: Path) -> str:
 
 
 def verify_files(gen: Path, manifest: dict, full: bool = True) -> None:
-    """Check every file the manifest lists: present, same size and (when ``full``) same sha256."""
+    """Check every file the manifest lists: present, same size, and then
+
+    - ``full``: the same sha256 (every byte read: `wenda index --verify`, the builder, and a
+      server's background check);
+    - else the quick fingerprint: same mtime and sampled hash. A file whose mtime moved (it was
+      written to, or copied without its times) gets the full sha256 instead, so a changed file is
+      still refused before it serves; manifests older than the fingerprint get the full check too.
+    """
     hint = repair_hint(gen.parent, manifest)
     for name, expected in sorted(manifest["files"].items()):
         path = gen / name
@@ -190,9 +216,25 @@ def verify_files(gen: Path, manifest: dict, full: bool = True) -> None:
         if size != expected.get("bytes"):
             raise IndexCorrupt(f"{path} has {size} bytes, the manifest says {expected.get('bytes')} "
                                f"(truncated or from another build); {hint}")
-        if full and file_digest(path)["sha256"] != expected.get("sha256"):
+        if not full and "sample" in expected:
+            now = quick_fingerprint(path)
+            if now["mtime_ns"] == expected.get("mtime_ns"):
+                if now["sample"] != expected["sample"]:
+                    raise IndexCorrupt(f"{path} does not match its fingerprint in the manifest (damaged); {hint}")
+                continue
+        if file_digest(path)["sha256"] != expected.get("sha256"):
             raise IndexCorrupt(f"{path} does not match its checksum in the manifest (damaged or from "
                                f"another build); {hint}")
+
+
+def verify_index(index_dir: Path) -> dict:
+    """The full check of the live build of ``index_dir`` (`wenda index --verify`)."""
+    gen = current_generation(index_dir)
+    manifest = read_manifest(gen)
+    verify_files(gen, manifest, full=True)
+    files = sorted(manifest["files"])
+    return {"index_dir": str(index_dir), "generation": gen.name, "files": files,
+            "bytes": sum(manifest["files"][name]["bytes"] for name in files)}
 
 
 class GenerationLease:

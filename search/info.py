@@ -7,10 +7,10 @@ from wenda.indexer.manifest import current_generation, read_manifest, verify_fil
 from wenda.indexer.store import STORE_FILE, StoreReader
 
 
-def index_info(index_dir: Path, verify: bool = True) -> dict:
+def index_info(index_dir: Path, full_check: bool = False) -> dict:
     gen = current_generation(index_dir)
     manifest = read_manifest(gen)
-    verify_files(gen, manifest, full=verify)
+    verify_files(gen, manifest, full=full_check)
     store = StoreReader(gen / STORE_FILE)
     try:
         sources = store.documents()

@@ -37,14 +37,14 @@ class LoadedIndex:
         self._finalizer = weakref.finalize(self, _release, self.store, self.lease)
 
     @classmethod
-    def open(cls, index_dir: Path, verify: bool = True, generation: Path | None = None) -> "LoadedIndex":
+    def open(cls, index_dir: Path, full_check: bool = False, generation: Path | None = None) -> "LoadedIndex":
         """The live generation of ``index_dir`` (or the given one of it), checked and opened."""
         gen = generation or current_generation(index_dir)
         lease = GenerationLease(gen)        # before reading anything: the folder stays while we load
         store = None
         try:
             manifest = read_manifest(gen)
-            verify_files(gen, manifest, full=verify)
+            verify_files(gen, manifest, full=full_check)
             store = StoreReader(gen / STORE_FILE)
             if store.meta.get("generation") != manifest.get("generation"):
                 raise IndexCorrupt(f"{gen / STORE_FILE} belongs to build {store.meta.get('generation')!r}, the "

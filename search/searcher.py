@@ -26,7 +26,7 @@ from wenda.indexer import vectors
 from wenda.indexer.corpus import strip_surrogates
 from wenda.indexer.core_watch import WATCH
 from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound, WendaError
-from wenda.indexer.manifest import build_identity, current_generation
+from wenda.indexer.manifest import build_identity, current_generation, verify_files
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import mark_terms
 
@@ -83,13 +83,13 @@ class _Pool:
 class Searcher:
     def __init__(self, index: LoadedIndex, embedder, fusion: FusionParams = FusionParams(),
                  max_query_chars: int = DEFAULT_MAX_QUERY_CHARS, max_k: int = DEFAULT_MAX_K,
-                 verify: bool = True) -> None:
+                 full_check: bool = False) -> None:
         self._index = index
         self.embedder = embedder
         self.fusion = fusion
         self.max_query_chars = max_query_chars
         self.max_k = max_k
-        self._verify = verify
+        self._full_check = full_check
         self._reload_lock = threading.Lock()
         self._failed_build: tuple | None = None     # build_identity of a build that failed to load
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -101,18 +101,26 @@ class Searcher:
     @classmethod
     def open(cls, index_dir: str | Path, model: str | None = None, cache_dir: Path | None = None,
              threads: int | None = None, embedder=None, fusion: FusionParams | None = None,
-             verify: bool = True, **limits) -> "Searcher":
-        """Load the index in ``index_dir`` (checked against its manifest) and its model."""
-        index = LoadedIndex.open(Path(index_dir), verify=verify)
+             full_check: bool = False, **limits) -> "Searcher":
+        """Load the index in ``index_dir`` and its model. Its files are checked against the manifest
+        by size and a quick fingerprint (``full_check``: every byte's checksum; `verify_files`)."""
+        index = LoadedIndex.open(Path(index_dir), full_check=full_check)
         if embedder is None:
             embedder = load_embedder_for(index.manifest, model, cache_dir, threads)
         else:
             check_model(index.manifest, embedder)
-        return cls(index, embedder, fusion or FusionParams(), verify=verify, **limits)
+        return cls(index, embedder, fusion or FusionParams(), full_check=full_check, **limits)
 
     @property
     def index(self) -> LoadedIndex:
         return self._index
+
+    def verify_full(self) -> LoadedIndex:
+        """Read every byte of the served build against the manifest's checksums (IndexCorrupt if
+        one differs); the index it checked."""
+        index = self._index
+        verify_files(index.generation, index.manifest, full=True)
+        return index
 
     @property
     def half_queries(self) -> bool:
@@ -136,7 +144,7 @@ class Searcher:
                 return False
             fresh = None
             try:
-                fresh = LoadedIndex.open(self._index.index_dir, verify=self._verify, generation=live)
+                fresh = LoadedIndex.open(self._index.index_dir, full_check=self._full_check, generation=live)
                 check_model(fresh.manifest, self.embedder)
             except WendaError as exc:
                 if fresh is not None:

@@ -445,8 +445,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | None = None):
-    """`wenda serve` in a subprocess; returns (process, base URL, saw /readyz 503 before 200)."""
+def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | None = None, ready: bool = True):
+    """`wenda serve` in a subprocess; returns (process, base URL, saw /readyz 503 before 200).
+    ``ready``: wait for /readyz 200 (the index loaded), else only for /healthz (the server up)."""
     port = free_port()
     log = log_path.open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", "serve", "--port", str(port), "--index-dir",
@@ -458,7 +459,7 @@ def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | N
         if proc.poll() is not None:
             raise AssertionError(f"wenda serve exited with {proc.returncode}:\n{log_path.read_text()}")
         try:
-            r = httpx.get(f"{base}/readyz", timeout=5)
+            r = httpx.get(f"{base}/readyz" if ready else f"{base}/healthz", timeout=5)
             if r.status_code == 200:
                 return proc, base, saw_not_ready
             saw_not_ready |= r.status_code == 503 and httpx.get(f"{base}/healthz", timeout=5).status_code == 200
