@@ -69,6 +69,7 @@ class Settings:
     max_query_chars: int = 2000             # longer queries get 413 over HTTP, exit 2 on the CLI
     max_k: int = 50                         # k above this is clamped
     max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 16 * 1024 * 1024    # POST /api/documents: one file, as wenda index's --max-file-mb
     request_timeout_s: float = 15.0
     reload_check_s: float = 2.0             # how often the server looks for a newer index build
     # optional LLM answers (any OpenAI-compatible chat endpoint)

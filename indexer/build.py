@@ -71,6 +71,7 @@ class BuildReport:
     unchanged: int = 0
     embedded: int = 0
     skipped: list[dict] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)    # documents per reader: {"pdf": 3, "docx": 1, ...}
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -216,6 +217,7 @@ class Builder:
             report.up_to_date = True
             report.documents = old_manifest["counts"]["documents"]
             report.passages = old_manifest["counts"]["passages"]
+            report.formats = dict(old_manifest["counts"].get("formats", {}))
             return report
 
         gen_name = f"{GENERATION_PREFIX}{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -239,6 +241,7 @@ class Builder:
         report.documents = manifest["counts"]["documents"]
         report.passages = manifest["counts"]["passages"]
         report.embedded = manifest["counts"]["embedded_this_build"]
+        report.formats = dict(manifest["counts"]["formats"])
         return report
 
     def _chunking_record(self) -> dict:
@@ -342,7 +345,7 @@ class Builder:
             "sources": {d["source"]: {"sha256": d["sha256"], "title": d["title"], "chars": d["chars"],
                                       "passages": d["passages"]} for d in docs},
             "counts": {"documents": len(docs), "passages": int(len(ids)),
-                       "embedded_this_build": len(new_passages)},
+                       "embedded_this_build": len(new_passages), "formats": _formats(docs)},
             "files": {name: file_digest(out / name) for name in file_names},
         }
         write_atomic(out / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), self._step)
@@ -426,6 +429,14 @@ class Builder:
         for entry in self.index_dir.iterdir():
             if entry.name.startswith(GENERATION_PREFIX) and entry.is_dir() and entry.name not in keep:
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+def _formats(docs: list[dict]) -> dict[str, int]:
+    """Documents per reader kind, most first."""
+    counts: dict[str, int] = {}
+    for d in docs:
+        counts[d.get("kind") or "text"] = counts.get(d.get("kind") or "text", 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def build_index(paths: list[Path], index_dir: Path, settings: IndexSettings, cache_dir: Path,
