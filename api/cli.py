@@ -60,12 +60,16 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
                          threads=settings.threads, wait=args.wait)
     if args.json:
         _print_json(report.as_dict())
-    elif report.up_to_date:
+        return 0
+    if report.up_to_date:
         print(f"{settings.index_dir} is up to date: {report.documents} documents, {report.passages} passages")
     else:
         print(f"indexed {report.documents} documents, {report.passages} passages into {settings.index_dir} "
               f"in {report.seconds:.1f} s ({len(report.added)} added, {len(report.changed)} changed, "
               f"{len(report.deleted)} deleted, {report.unchanged} unchanged; {report.embedded} passages embedded)")
+    counts = format_counts(report)
+    if counts:
+        print(counts)
     return 0
 
 
@@ -79,6 +83,17 @@ def _verify_index(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{settings.index_dir}: build {checked['generation']} verified, {len(checked['files'])} files, "
               f"{checked['bytes'] / 2**20:.1f} MB read")
     return 0
+
+
+def format_counts(report) -> str:
+    """``formats   pdf 3, docx 1, text 5`` and one line per skipped file with its reason."""
+    lines = []
+    if report.formats:
+        lines.append("formats   " + ", ".join(f"{kind} {n}" for kind, n in report.formats.items()))
+    if report.skipped:
+        lines.append(f"skipped   {len(report.skipped)} file{'s' if len(report.skipped) != 1 else ''}:")
+        lines.extend(f"  {s['source']}: {s['reason']}" for s in report.skipped)
+    return "\n".join(lines)
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,7 +5,7 @@ Tools (named, described and given their parameters in api/tools.py, shared with 
     search_corpus(query, k=5)            ranked passages with citations   -> {"query", "hits", "took_ms"}
     ask_corpus(question)                 extractive answer + citations    -> {"question", "found", "answer", ...}
     get_passage(passage_id, context=0)   a passage and its neighbours      -> {"passage", "before", "after"}
-    list_documents()                     what the corpus holds             -> {"documents": [...]}
+    list_documents(offset=0, limit=50)   what the corpus holds, a page     -> {"documents": [...], "total", ...}
 
 Every result carries the JSON as structured content and a compact numbered text rendering
 (``[1] source《title》 › section (第N段, 字符 start–end)`` + text) for text-only models. A bad
@@ -117,8 +117,8 @@ def build_server(get_searcher: SearcherProvider) -> MCPServer:
     async def get_passage(passage_id: str, context: int = 0) -> Annotated[CallToolResult, PassageResponse]:
         return await run("get_passage", {"passage_id": passage_id, "context": context})
 
-    async def list_documents() -> Annotated[CallToolResult, DocumentList]:
-        return await run("list_documents", {})
+    async def list_documents(offset: int = 0, limit: int = T.LIST_LIMIT) -> Annotated[CallToolResult, DocumentList]:
+        return await run("list_documents", {"offset": offset, "limit": limit})
 
     functions = {f.__name__: f for f in (search_corpus, ask_corpus, get_passage, list_documents)}
     registered = []

@@ -43,6 +43,7 @@ TAGS = [
 
 def _errors(*statuses: int) -> dict:
     text = {400: "输入有误（空查询、只有标点、找不到匹配 doc 的文档…）", 401: "需要 API 密钥",
+            403: "这个客户端不能写入（服务器没有设置 API 密钥时只接受本机的写入）",
             404: "没有这个文档或段落", 413: "查询或请求体太大", 415: "请求体必须是 application/json",
             422: "参数校验失败（类型不对、未知字段、JSON 格式错误）", 503: "索引还在加载或不可用",
             504: "超过了服务器的时间上限"}
@@ -220,7 +221,7 @@ async def tools(service: ServiceDep, searcher: SearcherDep):
 page_router = APIRouter()
 
 _PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",

@@ -147,22 +147,24 @@ class BodyLimitMiddleware:
 
     _NO_BODY = ("GET", "HEAD", "OPTIONS", "DELETE")
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}      # (method, path) -> its own limit (uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        limit = self.larger.get((scope["method"], scope["path"]), self.max_bytes)
         length = headers.get("content-length")
         if length is not None:
             if not length.strip().isdigit():
                 await _raw_error(send, 400, "bad_request", "the Content-Length header is not a number")
                 return
-            if int(length) > self.max_bytes:
-                await self._too_large(send)
+            if int(length) > limit:
+                await self._too_large(send, limit)
                 return
         elif scope["method"] in self._NO_BODY and "transfer-encoding" not in headers:
             await self.app(scope, receive, send)
@@ -174,8 +176,8 @@ class BodyLimitMiddleware:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                await self._too_large(send)
+            if size > limit:
+                await self._too_large(send, limit)
                 return
             chunks.append(body)
             more = message.get("more_body", False)
@@ -190,9 +192,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Send) -> None:
-        await _raw_error(send, 413, "too_large",
-                         f"the request body is larger than the limit of {self.max_bytes} bytes")
+    async def _too_large(self, send: Send, limit: int) -> None:
+        await _raw_error(send, 413, "too_large", f"the request body is larger than the limit of {limit} bytes")
 
 
 def bearer_ok(authorization: str | None, api_key: str) -> bool:

@@ -111,7 +111,10 @@ class DocumentSummary(BaseModel):
 
 
 class DocumentList(BaseModel):
-    documents: list[DocumentSummary] = Field(description="索引中的全部文档。")
+    documents: list[DocumentSummary] = Field(description="这一页的文档（按来源文件名排序）。")
+    total: int = Field(description="索引中的文档总数。", examples=[5])
+    offset: int = Field(description="这一页从第几篇开始（0 起）。", examples=[0])
+    limit: int = Field(description="每页最多几篇。", examples=[50])
 
 
 class DocumentInfo(DocumentSummary):

@@ -76,6 +76,7 @@ def create_app(settings: Settings, searcher=None) -> FastAPI:
     """The wenda web app. With ``searcher``, it serves that one; without, it opens
     ``settings.index_dir`` in the background at start-up (/readyz says when it is ready)."""
     from .routes_api import api_router, DESCRIPTION, page_router, TAGS
+    from .routes_documents import router as documents_router
 
     service = Service(settings, searcher)
     mcp = _mcp(service, settings)
@@ -96,15 +97,17 @@ def create_app(settings: Settings, searcher=None) -> FastAPI:
     app.state.wenda = service
     install_error_handlers(app)
     app.include_router(page_router)
+    app.include_router(documents_router)        # before api_router: its /api/documents/{source} takes any path
     app.include_router(api_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     if mcp is not None:
         app.add_route("/mcp", ApiKeyGuard(mcp, settings.api_key), include_in_schema=False)
     # outermost last: access log (and catch-all) > CORS > body limit > routes
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       larger={("POST", "/api/documents"): settings.max_upload_bytes + 64 * 1024})
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
-                           allow_methods=["GET", "POST", "OPTIONS"], max_age=600,
+                           allow_methods=["GET", "POST", "DELETE", "OPTIONS"], max_age=600,
                            allow_headers=["Authorization", "Content-Type", "Mcp-Protocol-Version", "Mcp-Session-Id"])
     app.add_middleware(AccessLogMiddleware)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import os
 import threading
@@ -170,6 +171,13 @@ class Service:
         self._failed_check: tuple | None = None
         self.cpu = threading.BoundedSemaphore(cpu_slots(settings))
         self.runner = QueryRunner(self.get_searcher, self.cpu, cpu_slots(settings))
+
+    @functools.cached_property
+    def index_jobs(self):
+        """Uploads, deletions and the background build they start (api/index_jobs.py)."""
+        from .index_jobs import IndexJobs
+
+        return IndexJobs(self)
 
     # -- the searcher
     def get_searcher(self):

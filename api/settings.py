@@ -90,6 +90,7 @@ class Settings:
     max_query_chars: Count = 2000           # longer queries get 413 over HTTP, exit 2 on the CLI
     max_k: Count = 50                       # k above this is clamped
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024   # POST /api/documents: one file
     request_timeout_s: Seconds = 15.0
     reload_check_s: Seconds = 2.0           # how often the server looks for a newer index build
     # optional LLM answers (any OpenAI-compatible chat endpoint), only when asked for (--llm, "llm": true)
@@ -132,6 +133,7 @@ ENV_VARS = {
     "threads": "WENDA_THREADS", "embed_precision": "WENDA_EMBED_PRECISION",
     "host": "WENDA_HOST", "port": "WENDA_PORT", "cors_origins": "WENDA_CORS_ORIGINS", "api_key": "WENDA_API_KEY",
     "max_query_chars": "WENDA_MAX_QUERY_CHARS", "max_k": "WENDA_MAX_K", "max_body_bytes": "WENDA_MAX_BODY_BYTES",
+    "max_upload_bytes": "WENDA_MAX_UPLOAD_BYTES",
     "request_timeout_s": "WENDA_REQUEST_TIMEOUT", "reload_check_s": "WENDA_RELOAD_CHECK",
     "llm_base_url": "WENDA_LLM_BASE_URL", "llm_model": "WENDA_LLM_MODEL", "llm_api_key": "WENDA_LLM_API_KEY",
     "llm_timeout_s": "WENDA_LLM_TIMEOUT", "llm_context_tokens": "WENDA_LLM_CONTEXT_TOKENS",

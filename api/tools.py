@@ -24,6 +24,8 @@ from typing import Any
 from wenda.indexer.errors import BadInput, NotFound, WendaError
 
 ASK_K = 5               # supporting passages an ask_corpus answer comes with
+LIST_LIMIT = 50         # list_documents: documents per page, by default
+MAX_LIST = 500          # and at most
 MAX_CONTEXT = 10        # get_passage: neighbours on each side, at most (the searcher clamps to this too)
 _TITLES_LISTED = 8      # corpus summary: titles named before "等"
 _TITLE_CHARS = 28
@@ -79,8 +81,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ),
     ToolSpec(
         "list_documents", "列出文档",
-        "列出本地语料库（{corpus}）中的全部文档：来源文件名、标题、段落数和字数。"
-        "想知道语料库里有什么、或需要某篇文章的文件名时用它。",
+        "分页列出本地语料库（{corpus}）中的文档：来源文件名、标题、段落数和字数，以及文档总数 total。"
+        "想知道语料库里有什么、或需要某篇文章的文件名时用它；文档多时用 offset 翻页。",
+        (Param("offset", "integer", "从第几篇开始（0 起），默认 0。", default=0, minimum=0),
+         Param("limit", "integer", f"最多返回多少篇（1–{MAX_LIST}），默认 {LIST_LIMIT}。",
+               default=LIST_LIMIT, minimum=1, maximum=MAX_LIST)),
     ),
 )
 TOOL_SPECS: dict[str, ToolSpec] = {t.name: t for t in TOOLS}
@@ -96,18 +101,41 @@ def _count_cn(n: int) -> str:
     return _CN_DIGITS[n] if 0 <= n <= 10 else str(n)
 
 
+_KIND_NAMES = {"pdf": "PDF", "docx": "Word", "html": "网页", "image": "图片", "text": "文本"}
+_TITLES_OF_LARGE = 5    # a large corpus: how many titles are named as examples
+
+
+def _title(d: Mapping[str, Any]) -> str:
+    t = (d.get("title") or d["source"]).strip()
+    return "《" + (t if len(t) <= _TITLE_CHARS else t[:_TITLE_CHARS - 1] + "…") + "》"
+
+
+def _kinds(documents: list[Mapping[str, Any]]) -> str:
+    """"PDF 3200 篇、Word 1000 篇、…" (most first), "" when every document is text."""
+    counts: dict[str, int] = {}
+    for d in documents:
+        kind = d.get("kind") or "text"
+        counts[kind] = counts.get(kind, 0) + 1
+    if set(counts) <= {"text"}:
+        return ""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return "、".join(f"{_KIND_NAMES.get(k, k)} {n} 篇" for k, n in ranked)
+
+
 def corpus_summary(documents: list[dict]) -> str:
-    """What the corpus is, in one phrase: 五篇中文文章：《…》《…》…"""
+    """What the corpus is, in one phrase of bounded length whatever its size: a small corpus
+    names every title (五篇中文文章：《…》《…》…); a large one says how many documents of which
+    kinds and names a few (5000 篇中文文档（PDF 3200 篇、Word 1800 篇），包括《…》…等)."""
     if not documents:
         return "目前为空（还没有建立索引的文档）"
-    titles = []
-    for d in documents[:_TITLES_LISTED]:
-        t = (d.get("title") or d["source"]).strip()
-        titles.append("《" + (t if len(t) <= _TITLE_CHARS else t[:_TITLE_CHARS - 1] + "…") + "》")
     n = len(documents)
+    kinds = _kinds(documents)
+    noun = f"中文文档（{kinds}）" if kinds else "中文文章"
     if n <= _TITLES_LISTED:
-        return f"{_count_cn(n)}篇中文文章：{''.join(titles)}"
-    return f"{n} 篇中文文章，包括{''.join(titles)}等"
+        return f"{_count_cn(n)}篇{noun}：{''.join(_title(d) for d in documents)}"
+    step = n / _TITLES_OF_LARGE          # titles spread over the corpus, not only its first files
+    examples = [documents[int(i * step)] for i in range(_TITLES_OF_LARGE)]
+    return f"{n} 篇{noun}，包括{''.join(_title(d) for d in examples)}等"
 
 
 def _summary_of(searcher) -> str:
@@ -223,8 +251,15 @@ def run_tool(searcher, name: str, arguments: Mapping[str, Any] | None) -> dict:
                 "before": [_passage_dict(p) for p in passages[:target]],
                 "after": [_passage_dict(p) for p in passages[target + 1:]]}
     # list_documents
+    if args["offset"] < 0:
+        raise BadInput(f"offset must be at least 0 (got {args['offset']})")
+    if not 1 <= args["limit"] <= MAX_LIST:
+        raise BadInput(f"limit must be between 1 and {MAX_LIST} (got {args['limit']})")
+    docs = searcher.documents()
+    page = docs[args["offset"]:args["offset"] + args["limit"]]
     return {"documents": [{"source": d["source"], "title": d["title"], "passages": d["passages"],
-                           "chars": d["chars"]} for d in searcher.documents()]}
+                           "chars": d["chars"]} for d in page],
+            "total": len(docs), "offset": args["offset"], "limit": args["limit"]}
 
 
 def call_tool(searcher, name: str, arguments: Mapping[str, Any] | None) -> dict:
@@ -271,7 +306,11 @@ def render_result(name: str, result: Mapping[str, Any]) -> str:
         return f"段落 {result['passage']['passage_id']}（[{mark}]；其余为前后相邻段落）：\n\n{_numbered(items)}"
     if name == "list_documents":
         docs = result["documents"]
+        first = result.get("offset", 0) + 1
+        total = result.get("total", len(docs))
         lines = [f"{i}. {d['source']}《{d['title']}》：{d['passages']} 段，{d['chars']} 字"
-                 for i, d in enumerate(docs, 1)]
-        return f"语料库共 {len(docs)} 篇文档：\n" + "\n".join(lines)
+                 for i, d in enumerate(docs, first)]
+        head = f"语料库共 {total} 篇文档" + (f"（这里是第 {first}–{first + len(docs) - 1} 篇，用 offset 翻页）"
+                                          if docs and len(docs) < total else "")
+        return head + "：\n" + "\n".join(lines)
     raise NotFound(f"no tool {name!r}")

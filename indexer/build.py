@@ -73,6 +73,7 @@ class BuildReport:
     unchanged: int = 0
     embedded: int = 0
     skipped: list[dict] = field(default_factory=list)
+    formats: dict[str, int] = field(default_factory=dict)    # documents per reader: {"pdf": 3, "docx": 1, ...}
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
@@ -221,6 +222,7 @@ class Builder:
             report.up_to_date = True
             report.documents = old_manifest["counts"]["documents"]
             report.passages = old_manifest["counts"]["passages"]
+            report.formats = dict(old_manifest["counts"].get("formats", {}))
             return report
 
         gen_name = f"{GENERATION_PREFIX}{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
@@ -244,6 +246,7 @@ class Builder:
         report.documents = manifest["counts"]["documents"]
         report.passages = manifest["counts"]["passages"]
         report.embedded = manifest["counts"]["embedded_this_build"]
+        report.formats = dict(manifest["counts"]["formats"])
         return report
 
     def _chunking_record(self) -> dict:
@@ -348,7 +351,7 @@ class Builder:
             "sources": {d["source"]: {"sha256": d["sha256"], "title": d["title"], "chars": d["chars"],
                                       "passages": d["passages"]} for d in docs},
             "counts": {"documents": len(docs), "passages": int(len(ids)),
-                       "embedded_this_build": len(new_passages)},
+                       "embedded_this_build": len(new_passages), "formats": _formats(docs)},
             "files": {name: file_digest(out / name) for name in file_names},
         }
         write_atomic(out / MANIFEST_FILE, json.dumps(manifest, ensure_ascii=False, indent=2).encode(), self._step)
@@ -454,6 +457,14 @@ def corpus_to_index(index_dir: Path, given: list[Path], default: list[Path]) -> 
         raise BadInput(f"{gone[0]}, recorded as the corpus of the index in {index_dir}, no longer exists; "
                        f"give the folders to index: `{index_command(index_dir, extra='PATH ...')}`")
     return recorded
+
+
+def _formats(docs: list[dict]) -> dict[str, int]:
+    """Documents per reader kind, most first."""
+    counts: dict[str, int] = {}
+    for d in docs:
+        counts[d.get("kind") or "text"] = counts.get(d.get("kind") or "text", 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def build_index(paths: list[Path], index_dir: Path, settings: IndexSettings, cache_dir: Path,

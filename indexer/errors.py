@@ -108,6 +108,13 @@ class Unauthorized(WendaError):
     code = "unauthorized"
 
 
+class Forbidden(WendaError):
+    """A write the server does not take from this client (no API key set and not a loopback client)."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class UnsupportedMediaType(WendaError):
     """A request body of a type the endpoint does not take."""
 

@@ -34,6 +34,10 @@
     docView: $("doc-view"), back: $("back"), docTitle: $("doc-title"), docMeta: $("doc-meta"),
     docCited: $("doc-cited"), docText: $("doc-text"),
     keyForm: $("key-form"), keyInput: $("key-input"), keyMessage: $("key-message"),
+    pageView: $("page-view"), pageFrame: $("page-frame"), pageImage: $("page-image"), pageCaption: $("page-caption"),
+    openFile: $("open-file"),
+    dropZone: $("drop-zone"), fileInput: $("file-input"), indexBox: $("index-box"), indexProgress: $("index-progress"),
+    indexState: $("index-state"), uploadErrors: $("upload-errors"),
   };
 
   const answers = new Map();     // question -> ask JSON, so Back does not ask again
@@ -47,18 +51,32 @@
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
   }
 
-  async function api(path, options = {}) {
+  async function send(path, options = {}, accept = "application/json") {
     const headers = new Headers(options.headers || {});
-    headers.set("Accept", "application/json");
+    headers.set("Accept", accept);
     const key = sessionStorage.getItem(KEY_STORE);
     if (key) headers.set("Authorization", "Bearer " + key);
-    let response;
     try {
-      response = await fetch(path, { ...options, headers });
+      return await fetch(path, { ...options, headers });
     } catch (err) {
       if (err.name === "AbortError") throw err;
       throw new ApiError(0, "network", "请检查网络或服务器是否在运行，然后重试。");
     }
+  }
+
+  // A file from the API (page images, originals) as an object URL: <img src> cannot send the key.
+  async function blobUrl(path, options = {}) {
+    const response = await send(path, options, "*/*");
+    if (!response.ok) {
+      let e = null;
+      try { e = (await response.json()).error; } catch { e = null; }
+      throw new ApiError(response.status, e ? e.code : "http_" + response.status, e ? e.message : response.statusText);
+    }
+    return URL.createObjectURL(await response.blob());
+  }
+
+  async function api(path, options = {}) {
+    const response = await send(path, options);
     let body = null;
     try { body = await response.json(); } catch { body = null; }
     if (!response.ok) {
@@ -297,6 +315,7 @@
     el.docCited.textContent = cited
       ? `高亮处为引用的原文${where ? `：${[...where.section, `第${where.paragraph}段`].join(" › ")}` : ""}（字符 ${start}–${end}）`
       : "";
+    showPage(gen, data, cited ? start : null, cited ? end : null);
     show(el.docView);
     setStatus(null);
     if (mark) {
@@ -307,6 +326,127 @@
       el.back.focus();
     }
   }
+
+  // The PDF page a citation starts on, beside the text, with the cited lines marked on it.
+  let pageUrl = null;
+  async function showPage(gen, data, start, end) {
+    const pages = data.pages || [];
+    el.pageFrame.querySelectorAll(".page-mark").forEach((m) => m.remove());
+    if (pageUrl) { URL.revokeObjectURL(pageUrl); pageUrl = null; }
+    el.pageImage.removeAttribute("src");
+    if (!pages.length) { el.pageView.hidden = true; return; }
+    const page = (start !== null && pages.find((p) => p.start <= start && start < p.end)) || pages[0];
+    const base = `/api/documents/${pathOf(data.source)}`;
+    el.pageView.hidden = false;
+    el.pageView.dataset.page = String(page.page);
+    el.pageCaption.textContent = `第 ${page.page} 页 / 共 ${pages.length} 页` + (start !== null ? " · 黄色为引用的原文" : "");
+    el.pageImage.alt = `${data.title || data.source} 第 ${page.page} 页`;
+    el.openFile.onclick = async () => {
+      try { window.open(await blobUrl(`${base}/file`), "_blank", "noopener"); } catch (err) { showError(err); }
+    };
+    try {
+      const [url, marks] = await Promise.all([
+        blobUrl(`${base}/pages/${page.page}.png`, { signal: controller.signal }),
+        start !== null ? api(`${base}/pages/${page.page}/boxes?start=${start}&end=${end}`, { signal: controller.signal })
+                       : Promise.resolve({ boxes: [] }),
+      ]);
+      if (gen !== generation) { URL.revokeObjectURL(url); return; }
+      pageUrl = url;
+      el.pageImage.src = url;
+      for (const [left, top, right, bottom] of marks.boxes) {
+        const m = h("div", { class: "page-mark" });
+        m.style.left = `${left * 100}%`;
+        m.style.top = `${top * 100}%`;
+        m.style.width = `${(right - left) * 100}%`;
+        m.style.height = `${(bottom - top) * 100}%`;
+        el.pageFrame.append(m);
+      }
+    } catch (err) {
+      if (err.name === "AbortError" || gen !== generation) return;
+      el.pageCaption.textContent = `第 ${page.page} 页的图像无法显示：${err.message}`;
+    }
+  }
+
+  // -- adding documents -----------------------------------------------------------------------
+
+  let polling = false;
+
+  async function upload(files) {
+    el.uploadErrors.replaceChildren();
+    const names = [];
+    for (const file of files) {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      try {
+        await api("/api/documents", { method: "POST", body: form });
+        names.push(file.name);
+      } catch (err) {
+        if (err.status === 401) { askForKey(err); return; }
+        el.uploadErrors.append(h("li", {}, `${file.name}：${err.message}`));
+      }
+    }
+    if (names.length) await pollIndex(names);
+  }
+
+  async function pollIndex(names) {
+    if (polling) return;
+    polling = true;
+    el.indexBox.hidden = false;
+    const stages = { starting: "准备中", reading: "读取文件", chunking: "切分段落", tokenising: "分词",
+                     embedding: "计算向量" };
+    try {
+      for (;;) {
+        const s = await api("/api/index");
+        el.indexProgress.value = s.fraction;
+        if (s.state === "building") {
+          el.indexState.textContent = `正在更新索引：${stages[s.stage] || "写入索引"}` +
+            (s.total ? ` ${s.done}/${s.total}` : "");
+        } else if (s.state === "loading") {
+          el.indexState.textContent = "索引已建好，正在切换到新索引…";
+        } else {
+          el.indexProgress.value = 1;
+          if (s.last_error) {
+            el.indexState.textContent = "索引更新失败";
+            el.uploadErrors.append(h("li", {}, s.last_error));
+          } else {
+            const r = s.last_report || {};
+            el.indexState.textContent = `索引已更新：${r.documents ?? "?"} 篇文档，${r.passages ?? "?"} 个段落`;
+            for (const skipped of r.skipped || []) {
+              if (names.includes(skipped.source)) el.uploadErrors.append(h("li", {}, `${skipped.source}：${skipped.reason}`));
+            }
+          }
+          el.indexBox.dataset.done = "true";
+          answers.clear();
+          for (const n of names) docs.delete(n);
+          el.docList.replaceChildren();
+          if (!el.intro.hidden) await showIntro(generation);
+          return;
+        }
+        el.indexBox.dataset.done = "false";
+        await new Promise((resolve) => setTimeout(resolve, 700));
+      }
+    } catch (err) {
+      showError(err);
+    } finally {
+      polling = false;
+    }
+  }
+
+  el.fileInput.addEventListener("change", () => {
+    const files = Array.from(el.fileInput.files || []);
+    el.fileInput.value = "";
+    if (files.length) upload(files);
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    el.dropZone.addEventListener(type, (ev) => { ev.preventDefault(); el.dropZone.classList.add("over"); });
+  }
+  el.dropZone.addEventListener("dragleave", () => el.dropZone.classList.remove("over"));
+  el.dropZone.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    el.dropZone.classList.remove("over");
+    const files = Array.from((ev.dataTransfer && ev.dataTransfer.files) || []);
+    if (files.length) upload(files);
+  });
 
   // -- the API key ----------------------------------------------------------------------------
 
