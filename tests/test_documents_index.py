@@ -3,18 +3,14 @@ with the real model: bad files are skipped with a reason, the rest are searchabl
 their page, and every citation is exact against the document text the API serves."""
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 import _documents as D
+from _servers import serve_in_thread
 from wenda.api.server import create_app
 from wenda.api.settings import Settings
 from wenda.indexer.build import IndexSettings, build_index
@@ -106,24 +102,9 @@ def test_no_running_header_footer_or_page_number_in_any_passage(built):
         assert p.text == text[p.start:p.end]
 
 
-@contextlib.contextmanager
 def _serve(index_dir: Path, cache_dir: Path, searcher):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     settings = replace(Settings(index_dir=index_dir, cache_dir=cache_dir, request_timeout_s=300.0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, searcher=searcher), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    return serve_in_thread(create_app(settings, searcher=searcher))
 
 
 def test_http_citations_are_exact_against_the_served_document_text(built, cache_dir):

@@ -6,10 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +18,8 @@ from wenda.indexer.manifest import (CURRENT_FILE, GENERATION_PREFIX, MANIFEST_FI
                                     write_atomic)
 from wenda.search import Searcher
 
-ROOT = Path(__file__).resolve().parent.parent
+from test_http import start_server, stop_server
+
 
 CORPUS = {
     "湖畔.txt": "湖畔书店\n\n城东的湖畔书店每周六举办一次读书会，去年共接待读者一万两千人次。\n\n"
@@ -130,12 +127,6 @@ def test_a_build_that_cannot_be_served_is_tried_once(small_index, cache_dir, emb
 
 # -- a real server ---------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until(check, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -154,13 +145,8 @@ def top_source(client: httpx.Client, query: str) -> str | None:
 def test_server_serves_through_three_builds_one_of_them_unservable(small_index, cache_dir, embedder, wenda_env,
                                                                    tmp_path):
     corpus, index_dir = small_index
-    port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", "serve", "--port", str(port),
-                                 "--index-dir", str(index_dir)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                env={**wenda_env, "WENDA_RELOAD_CHECK": "0.3"})
-    base = f"http://127.0.0.1:{port}"
+    proc, base, _ = start_server(index_dir, wenda_env, log_path, {"WENDA_RELOAD_CHECK": "0.3"})
     stop = threading.Event()
     failures: list[str] = []
     done = [0]
@@ -178,15 +164,6 @@ def test_server_serves_through_three_builds_one_of_them_unservable(small_index, 
                 time.sleep(0.005)       # continuous, but leaves the builder some of the GIL
 
     try:
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"wenda serve exited:\n{log_path.read_text()}")
-            try:
-                return httpx.get(f"{base}/readyz", timeout=5).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        wait_until(ready, 120, "the server to be ready")
         clients = [threading.Thread(target=client, args=(n,)) for n in range(32)]
         for t in clients:
             t.start()
@@ -208,12 +185,7 @@ def test_server_serves_through_three_builds_one_of_them_unservable(small_index, 
         stop.set()
         for t in clients if "clients" in locals() else []:
             t.join()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
     log = log_path.read_text()
     assert failures == [], f"{len(failures)} of {done[0]} requests failed, first: {failures[:3]}"
     assert done[0] > 100

@@ -5,18 +5,15 @@ Refused writes: unsafe names, content that does not match the extension, a non-l
 without an API key (a loopback proxy forwarding a remote client), a missing key."""
 from __future__ import annotations
 
-import contextlib
 import io
-import socket
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 import _documents as D
+from _servers import serve_in_thread
 from wenda.api.server import create_app
 from wenda.api.settings import Settings
 from wenda.indexer.build import IndexSettings, build_index
@@ -39,27 +36,11 @@ def corpus_index(tmp_path, cache_dir, embedder):
     return corpus, index_dir
 
 
-@contextlib.contextmanager
 def serve(index_dir: Path, cache_dir: Path, embedder, api_key: str | None = None):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     searcher = Searcher.open(index_dir, cache_dir=cache_dir, embedder=embedder)
     settings = Settings(index_dir=index_dir, cache_dir=cache_dir, request_timeout_s=300.0, reload_check_s=0.3,
                         api_key=api_key)
-    # uvicorn's defaults: proxy headers are trusted from 127.0.0.1, as behind a local reverse proxy
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, searcher=searcher), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    return serve_in_thread(create_app(settings, searcher=searcher))
 
 
 BOUNDARY = "wenda-test-boundary"
