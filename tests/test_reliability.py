@@ -26,6 +26,7 @@ from conftest import SEEDS
 
 pytestmark = pytest.mark.slow
 
+WAVE = 3                # kill runs at a time
 QUERIES = ["普陀区打造了多少个数字化转型示范项目", "上海在线新经济的规模", "城市安全大脑建在哪里"]
 
 
@@ -117,43 +118,50 @@ def test_killed_at_twenty_points_the_old_index_survives_and_the_next_build_is_cl
         fault_setup, wenda_cli, wenda_env, cache_dir, embedder):
     base, new_corpus, pristine, clean, old_answers = fault_setup
     rng = random.Random(20261122)
-    kills = []
-    plan = [("step", n) for n in range(1, 40)] + [("timer", rng.uniform(0.5, 6.0)) for _ in range(6)]
-    step_kills = 0
-    for kind, when in plan:
-        if kind == "step" and step_kills >= 20:
+    # Each kill is a real `wenda index` process (torch, the model, SIGKILL); three run at a time,
+    # on one thread each, so the twenty-odd of them take a third of the time.
+    env = {**wenda_env, "WENDA_THREADS": "1"}
+    plans = [[("step", n) for n in range(first, first + WAVE)] for first in range(1, 40, WAVE)]
+    plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
+    plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
+    kills, step_kills, steps_done = [], 0, False
+    for wave in plans:
+        if steps_done and wave[0][0] == "step":
             continue
-        index_dir = base / f"run-{kind}-{when}"
-        shutil.copytree(pristine, index_dir)
-        env = dict(wenda_env)
-        if kind == "step":
-            env["WENDA_FAULT_STEP"] = str(when)
-        proc = subprocess.Popen([*wenda_cli, "index", str(new_corpus), "--index-dir", str(index_dir)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if kind == "timer":
-            try:
-                proc.wait(timeout=when)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-        _out, err = proc.communicate(timeout=300)
-        if proc.returncode == 0:
-            if kind == "step":
-                break               # the build has fewer steps than this: all step points covered
-            continue                # the timer fired after the build finished
-        assert proc.returncode == -signal.SIGKILL, err
-        kills.append((kind, when))
-        step_kills += kind == "step"
-        # the previous index (or, killed after the switch, the new one) opens and answers
-        live = current_generation(index_dir)
-        if read_manifest(live)["sources"] == read_manifest(current_generation(pristine))["sources"]:
-            assert answers(index_dir, embedder) == old_answers
-        else:
+        running = []
+        for kind, when in wave:
+            index_dir = base / f"run-{kind}-{when}"
+            shutil.copytree(pristine, index_dir)
+            run_env = {**env, "WENDA_FAULT_STEP": str(when)} if kind == "step" else env
+            proc = subprocess.Popen([*wenda_cli, "index", str(new_corpus), "--index-dir", str(index_dir)],
+                                    env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            running.append((kind, when, index_dir, proc, time.monotonic()))
+        for kind, when, index_dir, proc, started in running:
+            if kind == "timer":
+                try:
+                    proc.wait(timeout=max(0.0, started + when - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+            _out, err = proc.communicate(timeout=300)
+            if proc.returncode == 0:
+                steps_done |= kind == "step"    # the build has fewer steps: all step points covered
+                shutil.rmtree(index_dir)
+                continue                        # (or the timer fired after the build finished)
+            assert proc.returncode == -signal.SIGKILL, err
+            kills.append((kind, when))
+            step_kills += kind == "step"
+            # the previous index (or, killed after the switch, the new one) opens and answers
+            live = current_generation(index_dir)
+            if read_manifest(live)["sources"] == read_manifest(current_generation(pristine))["sources"]:
+                assert answers(index_dir, embedder) == old_answers
+            else:
+                assert_same_content(content(index_dir), clean)
+            # the next build completes and equals a clean build of the new corpus
+            build_index([new_corpus], index_dir, IndexSettings(), cache_dir, embedder=embedder)
             assert_same_content(content(index_dir), clean)
-        # the next build completes and equals a clean build of the new corpus
-        build_index([new_corpus], index_dir, IndexSettings(), cache_dir, embedder=embedder)
-        assert_same_content(content(index_dir), clean)
-        assert not [p for p in index_dir.iterdir() if p.name.startswith(".building-")]
-        shutil.rmtree(index_dir)
+            assert not [p for p in index_dir.iterdir() if p.name.startswith(".building-")]
+            shutil.rmtree(index_dir)
+    assert steps_done, "the build has more steps than the plan kills at"
     assert len(kills) >= 20, kills
     assert step_kills >= 15
 
@@ -190,7 +198,12 @@ def test_checksum_mismatch_and_mixed_builds_are_refused(small_copy, tmp_path, ca
     manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     manifest["files"]["vectors.faiss"]["sha256"] = "0" * 64
     (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    # the file itself is unchanged (its fingerprint agrees): the full check is what reads checksums
     with pytest.raises(IndexCorrupt, match="does not match its checksum"):
+        Searcher.open(index_copy, embedder=embedder, full_check=True)
+    manifest["files"]["vectors.faiss"]["sample"] = "0" * 64
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match="fingerprint"):
         Searcher.open(index_copy, embedder=embedder)
 
     # a store from another build next to this build's manifest
