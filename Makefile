@@ -31,9 +31,8 @@ index: install
 serve: index
 	$(BIN)/wenda serve --host $(HOST) --port $(PORT)
 
-# Two workers, one per core; each test file stays on one worker (its module fixtures are built once).
 test: install-test
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q
 
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
 # bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages and the side by

@@ -30,24 +30,38 @@ def default_stopwords() -> frozenset[str]:
                      if line.strip() and not line.startswith("#"))
 
 
+_TOKENIZERS: dict[str | None, tuple] = {}
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def _shared_tokenizer(user_dict: Path | None, digest: str | None) -> tuple:
+    """One jieba tokenizer (and the lock that serialises it) per user dictionary per process:
+    loading jieba's dictionary takes 1-2 s, and a reload, a build or a test opens many Analyzers."""
+    import jieba
+
+    with _TOKENIZERS_LOCK:
+        if digest not in _TOKENIZERS:
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            if user_dict is not None:
+                tokenizer.load_userdict(str(user_dict))
+            _TOKENIZERS[digest] = (tokenizer, threading.Lock())
+        return _TOKENIZERS[digest]
+
+
 class Analyzer:
     """One per index: its settings (user dictionary, stop words) are part of the manifest."""
 
     def __init__(self, user_dict: Path | None = None) -> None:
-        import jieba
         import opencc
 
-        jieba.setLogLevel(logging.WARNING)
-        self._jieba = jieba.Tokenizer()
-        self._jieba_lock = threading.Lock()
-        if user_dict is not None:
-            self._jieba.load_userdict(str(user_dict))
+        self.user_dict_sha256 = (hashlib.sha256(user_dict.read_bytes()).hexdigest()
+                                 if user_dict is not None else None)
+        self._jieba, self._jieba_lock = _shared_tokenizer(user_dict, self.user_dict_sha256)
         self._t2s = opencc.OpenCC("t2s")
         self._cc_lock = threading.Lock()    # the converter is a C++ object; keep calls serial
         self._char_fold: dict[str, str] = {}  # per-character folding, for highlighting
         self.stopwords = default_stopwords()
-        self.user_dict_sha256 = (hashlib.sha256(user_dict.read_bytes()).hexdigest()
-                                 if user_dict is not None else None)
 
     def warm(self) -> None:
         """Load jieba's dictionary now rather than on the first query."""
