@@ -13,14 +13,19 @@ PORT ?= 8000
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# --no-compile: bytecode is written for the modules a run imports, not for all of torch up front.
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check --no-compile
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	$(PIP) $(TORCH_SPEC)
+	$(PIP) -e .
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $@
+# One resolver pass for the test extras (a fresh clone's `make test` goes straight here).
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(PIP) $(TORCH_SPEC)
+	$(PIP) -e '.[test]'
+	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
