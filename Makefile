@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench bench-quality load screenshots install install-test clean
+.PHONY: serve test index bench bench-quality bench-documents load screenshots install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: install-test
 bench: install-test
 	cd bench && ../$(BIN)/python scale.py
 
+# Documents as people have them: the seeds rendered as PDF, scan, .docx and HTML, indexed and asked
+# (bench/documents.md); ~10 minutes on 2 cores.
+bench-documents: install-test
+	cd bench && ../$(BIN)/python documents.py
+
 # The slower quality benchmarks: retrieval and answer quality, full embedding throughput, int8's
 # retrieval quality, approximate vector search on 200,000 real e5 vectors (embedding them: ~15 min).
 bench-quality: install-test
@@ -59,9 +64,11 @@ LOAD_CLIENTS ?= 32
 load: install-test
 	cd bench && ../$(BIN)/python load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
-# The README's screenshots of the page (real Chromium against a real server over the seeds).
+# The README's screenshots of the page (real Chromium against a real server over the seeds; the
+# PDF page: the seeds rendered as PDFs by bench/render_documents.py, a cited answer marked on its page).
 screenshots: install-test
 	WENDA_SCREENSHOTS=$(CURDIR)/docs $(BIN)/python -m pytest -q tests/test_page.py -k keyboard
+	$(BIN)/python tests/screenshot_pdf_page.py $(CURDIR)/docs
 
 clean:
 	rm -rf $(VENV) index/gen-* index/CURRENT index/.lock

@@ -32,7 +32,9 @@ def recognise(image) -> list[TextLine]:
     engine = _get_engine()
     try:
         with _engine_lock:
-            result, _ = engine(np.asarray(image.convert("RGB")))
+            # No text-direction classifier: on upright scans it turned about one line in six
+            # upside down, which then read as nothing and was dropped (bench/documents.md).
+            result, _ = engine(np.asarray(image.convert("RGB")), use_cls=False)
     except Exception as exc:        # noqa: BLE001 - onnxruntime and opencv raise their own types
         raise UnreadableDocument(f"OCR failed ({type(exc).__name__}: {exc})") from exc
     pieces = []
