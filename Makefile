@@ -13,8 +13,7 @@ PORT ?= 8000
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# --no-compile: bytecode is written for the modules a run imports, not for all of torch up front.
-PIP := $(BIN)/pip install --quiet --disable-pip-version-check --no-compile
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) $(TORCH_SPEC)
