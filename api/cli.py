@@ -170,7 +170,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
               else recorded_corpus(settings.index_dir) or list(settings.corpus_paths))
     report = evaluate_file(Path(args.file), settings.cache_dir, k=args.k, model=settings.model,
                            threads=settings.threads, work_dir=Path(args.work_dir) if args.work_dir else None,
-                           corpus_paths=corpus,
+                           corpus_paths=corpus, documents=args.documents,
                            progress=terminal_progress(sys.stderr) if sys.stderr.isatty() else NO_PROGRESS)
     if args.json:
         _print_json(report)
@@ -266,13 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="retrieval and answer quality on a question set",
                        description="FILE: JSON Lines {question, doc, answer} over the seeds, or a "
-                                   "SQuAD-format JSON (each paragraph indexed as one document).")
+                                   "SQuAD-format JSON (each paragraph indexed as one document, or "
+                                   "with --documents article each article).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-k", type=int, default=10, metavar="N", help="depth for recall/MRR/nDCG (default 10)")
     p.add_argument("--work-dir", metavar="DIR",
                    help="where eval builds its own indexes (default: the wenda cache); never the live index")
     p.add_argument("--corpus", nargs="+", metavar="PATH",
                    help="folders JSON Lines questions are asked over (default: the index's corpus, else seeds/)")
+    p.add_argument("--documents", choices=("paragraph", "article"), default="paragraph",
+                   help="SQuAD files: index each paragraph (default) or each whole article as one document; "
+                        "a hit is then right when its span holds the answer's position")
     p.add_argument("--json", action="store_true", help="print JSON")
     _common(p)
     p.set_defaults(func=cmd_eval)

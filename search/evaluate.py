@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 import time
 import unicodedata
@@ -35,10 +36,20 @@ class Question:
     question: str
     doc: str | None              # expected source; None = unanswerable
     answers: tuple[str, ...]     # any of them counts
+    starts: tuple[int, ...] = ()     # SQuAD: where each answer starts in the document's text
+    group: str = ""                  # the article it was written from (cross-validation folds)
+    style: str = ""                  # how it is typed (seeds_styles.jsonl: keywords, traditional ...)
 
 
-def load_questions(path: Path) -> tuple[str, list[Question], dict[str, str] | None]:
-    """(kind, questions, corpus) — corpus maps file name -> text for SQuAD input, else None."""
+DOCUMENT_UNITS = ("paragraph", "article")
+
+
+def load_questions(path: Path, documents: str = "paragraph") -> tuple[str, list[Question], dict[str, str] | None]:
+    """(kind, questions, corpus) — corpus maps file name -> text for SQuAD input, else None.
+    ``documents``: a SQuAD file's paragraphs are each one document, or each article is one
+    (its title, then its paragraphs separated by blank lines), so passages compete inside it."""
+    if documents not in DOCUMENT_UNITS:
+        raise BadInput(f"documents must be one of {', '.join(DOCUMENT_UNITS)}, not {documents!r}")
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -52,7 +63,7 @@ def load_questions(path: Path) -> tuple[str, list[Question], dict[str, str] | No
         except json.JSONDecodeError:
             data = None
         if isinstance(data, dict) and isinstance(data.get("data"), list):
-            return ("squad", *_squad_questions(data))
+            return ("squad", *_squad_questions(data, documents))
     questions = []
     for n, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
@@ -64,27 +75,47 @@ def load_questions(path: Path) -> tuple[str, list[Question], dict[str, str] | No
             raise BadInput(f"{path}:{n}: expected a JSON object with question, doc and answer") from None
         if doc is not None and not answer:
             raise BadInput(f"{path}:{n}: an answerable question needs an answer")
-        questions.append(Question(obj.get("id") or f"q{n}", q, doc, (answer,) if doc is not None else ()))
+        questions.append(Question(obj.get("id") or f"q{n}", q, doc, (answer,) if doc is not None else (),
+                                  group=doc or f"none:{obj.get('style', '')}{n % 5}", style=str(obj.get("style") or "")))
     if not questions:
         raise BadInput(f"{path} holds no questions")
     return "jsonl", questions, None
 
 
-def _squad_questions(data: dict) -> tuple[list[Question], dict[str, str]]:
+def _squad_questions(data: dict, documents: str = "paragraph") -> tuple[list[Question], dict[str, str]]:
     corpus: dict[str, str] = {}
     questions: list[Question] = []
-    for article in data["data"]:
+    for a, article in enumerate(data["data"]):
+        article_id = str(article.get("id") or article.get("title") or f"article{a}")
+        offset, texts = 0, []
+        if documents == "article":
+            title = str(article.get("title") or article_id)
+            texts, offset = [title], len(title) + 2
+            name = f"{_file_stem(article_id)}.txt"
         for i, para in enumerate(article.get("paragraphs", [])):
-            pid = str(para.get("id") or f"{article.get('id', 'a')}_{i}")
-            name = f"{pid}.txt"
-            corpus[name] = para["context"]
+            if documents == "paragraph":
+                pid = str(para.get("id") or f"{article_id}_{i}")
+                name, offset = f"{pid}.txt", 0
+                corpus[name] = para["context"]
             for qa in para.get("qas", []):
-                golds = tuple(dict.fromkeys(a["text"] for a in qa.get("answers", []) if a.get("text")))
+                answers = [x for x in qa.get("answers", []) if x.get("text")]
+                golds = tuple(dict.fromkeys(x["text"] for x in answers))
                 if qa.get("is_impossible") or not golds:
-                    questions.append(Question(qa["id"], qa["question"], None, ()))
+                    questions.append(Question(qa["id"], qa["question"], None, (), group=article_id))
                 else:
-                    questions.append(Question(qa["id"], qa["question"], name, golds))
+                    starts = tuple(dict.fromkeys(offset + int(x["answer_start"]) for x in answers
+                                                 if isinstance(x.get("answer_start"), int)))
+                    questions.append(Question(qa["id"], qa["question"], name, golds, starts, article_id))
+            if documents == "article":
+                texts.append(para["context"])
+                offset += len(para["context"]) + 2
+        if documents == "article":
+            corpus[name] = "\n\n".join(texts)
     return questions, corpus
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name)[:80] or "article"
 
 
 def write_corpus(corpus: dict[str, str], folder: Path) -> None:
@@ -100,18 +131,23 @@ def write_corpus(corpus: dict[str, str], folder: Path) -> None:
             stale.unlink()
 
 
-def _relevant(hit_source: str, hit_text: str, q: Question) -> bool:
+def _relevant(hit_source: str, hit_text: str, q: Question, span: tuple[int, int] | None = None) -> bool:
+    """The hit is the question's document and holds the answer: at one of its recorded starts
+    when the hit's ``span`` is known and the set records them (a whole article repeats words),
+    else as text."""
     if q.doc is None or hit_source != q.doc:
         return False
+    if span is not None and q.starts:
+        return any(span[0] <= s < span[1] for s in q.starts)
     text = normalise(hit_text)
     return any(normalise(a) in text for a in q.answers)
 
 
-def score_retrieval(ranked: list[list[tuple[str, str]]], questions: list[Question], k: int,
+def score_retrieval(ranked: list[list[tuple]], questions: list[Question], k: int,
                     relevant_counts: list[int]) -> dict:
     """recall@1/5/10, MRR@k and nDCG@k over the answerable questions.
 
-    ``ranked[i]`` is the (source, text) of each hit for question i, best first;
+    ``ranked[i]`` is the (source, text[, (start, end)]) of each hit for question i, best first;
     ``relevant_counts[i]`` how many passages of the index are relevant to it (for ideal DCG).
     """
     cut_offs = sorted({1, 5, 10, k})
@@ -122,7 +158,7 @@ def score_retrieval(ranked: list[list[tuple[str, str]]], questions: list[Questio
         if q.doc is None:
             continue
         n += 1
-        rel = [_relevant(s, t, q) for s, t in hits[:k]]
+        rel = [_relevant(*hit, q=q) if len(hit) == 2 else _relevant(hit[0], hit[1], q, hit[2]) for hit in hits[:k]]
         first = next((i for i, r in enumerate(rel) if r), None)
         for c in cut_offs:
             recall[c] += first is not None and first < c
@@ -177,8 +213,8 @@ def evaluate(searcher, questions: list[Question], k: int = 10, answers: bool = T
         t0 = time.perf_counter()
         result = searcher.search(q.question, k=k)
         search_ms.append((time.perf_counter() - t0) * 1000)
-        ranked.append([(h.passage.source, h.passage.text) for h in result.hits])
-        relevant_counts.append(sum(_relevant(sp.passage.source, sp.passage.text, q)
+        ranked.append([(h.passage.source, h.passage.text, (h.passage.start, h.passage.end)) for h in result.hits])
+        relevant_counts.append(sum(_relevant(sp.passage.source, sp.passage.text, q, (sp.passage.start, sp.passage.end))
                                    for sp in store.passages_of(q.doc)) if q.doc else 0)
     report = {"questions": len(questions), "answerable": sum(q.doc is not None for q in questions),
               "skipped": skipped,
@@ -187,7 +223,7 @@ def evaluate(searcher, questions: list[Question], k: int = 10, answers: bool = T
     misses = [{"id": q.qid, "question": q.question, "expected": q.doc, "answer": q.answers[0],
                "top": hits[0][0] if hits else None}
               for q, hits in zip(questions, ranked)
-              if q.doc is not None and not any(_relevant(s, t, q) for s, t in hits[:1])]
+              if q.doc is not None and not any(_relevant(s, t, q, span) for s, t, span in hits[:1])]
     report["retrieval_misses_at_1"] = misses
     if answers:
         report.update(_evaluate_answers(searcher, questions))
@@ -199,11 +235,18 @@ def _evaluate_answers(searcher, questions: list[Question]) -> dict:
     right_answered = wrong_answered = refused_answerable = right_refused = wrong_found_unanswerable = 0
     failures = []
     lengths = []
+    by_style: dict[str, dict[str, int]] = {}
     for q in questions:
         t0 = time.perf_counter()
         ans = searcher.ask(q.question)
         ask_ms.append((time.perf_counter() - t0) * 1000)
         ok = answer_correct(q, ans.found, ans.answer)
+        if q.style:
+            row = by_style.setdefault(q.style, {"questions": 0, "right": 0, "wrong": 0, "refused": 0})
+            row["questions"] += 1
+            row["right"] += ok
+            row["wrong"] += ans.found and not ok
+            row["refused"] += not ans.found
         if ans.found:
             lengths.append(len(ans.answer))
         if q.doc is None:
@@ -230,24 +273,27 @@ def _evaluate_answers(searcher, questions: list[Question]) -> dict:
             "refused_answerable": refused_answerable,
             "max_answer_chars": max(lengths) if lengths else 0,
         },
+        "answers_by_style": dict(sorted(by_style.items())),
         "ask_ms": _percentiles(ask_ms),
         "answer_failures": failures,
     }
 
 
 def evaluate_file(path: Path, cache_dir: Path, k: int = 10, model: str | None = None, threads: int | None = None,
-                  work_dir: Path | None = None, corpus_paths: list[Path] | None = None, progress=None) -> dict:
+                  work_dir: Path | None = None, corpus_paths: list[Path] | None = None, progress=None,
+                  documents: str = "paragraph") -> dict:
     """Index the file's corpus in a work folder of its own, then evaluate; the live index is never
     written. JSON Lines are asked over ``corpus_paths`` (default ``seeds/``); a SQuAD file's
-    paragraphs are written out as the corpus. Each file gets ``<work_dir>/<file stem>/`` (default
+    paragraphs (or, with ``documents="article"``, its articles) are written out as the corpus. Each
+    file gets ``<work_dir>/<file stem>/`` (``<stem>-article/`` for articles; default
     ``<cache_dir>/eval``), reused and updated incrementally by the next run."""
     from wenda.indexer.build import IndexSettings, build_index
     from wenda.indexer.progress import NO_PROGRESS
 
     from .searcher import Searcher
 
-    kind, questions, corpus = load_questions(path)
-    work = (work_dir or cache_dir / "eval") / path.stem
+    kind, questions, corpus = load_questions(path, documents)
+    work = (work_dir or cache_dir / "eval") / (path.stem + ("-article" if kind == "squad" and documents == "article" else ""))
     if kind == "squad":
         write_corpus(corpus, work / "corpus")
         corpus_paths = [work / "corpus"]
@@ -258,7 +304,7 @@ def evaluate_file(path: Path, cache_dir: Path, k: int = 10, model: str | None = 
                 threads=threads, wait=True)
     searcher = Searcher.open(index_dir, model=model, cache_dir=cache_dir, threads=threads)
     started = time.perf_counter()
-    report = {"file": str(path), "kind": kind, "index_dir": str(index_dir),
+    report = {"file": str(path), "kind": kind, "documents": documents, "index_dir": str(index_dir),
               "corpus": [str(p) for p in corpus_paths], "k": k}
     report.update(evaluate(searcher, questions, k=k))
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -278,6 +324,9 @@ def format_report(report: dict) -> str:
         lines.append(f"answers    accuracy {acc if acc is None else f'{acc:.3f}'} on answerable, "
                      f"refused {ref if ref is None else f'{ref:.3f}'} of unanswerable "
                      f"({a['answered_correctly']} right, {a['answered_wrongly']} wrong, {a['refused']} refused)")
+        for style, row in (report.get("answers_by_style") or {}).items():
+            lines.append(f"  {style:<14} {row['right']} right, {row['wrong']} wrong, {row['refused']} refused "
+                         f"of {row['questions']}")
         lines.append(f"ask        p50 {report['ask_ms'].get('p50')} ms  p95 {report['ask_ms'].get('p95')} ms  "
                      f"p99 {report['ask_ms'].get('p99')} ms")
     misses = report.get("retrieval_misses_at_1") or []

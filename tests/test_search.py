@@ -148,3 +148,32 @@ def test_retrieval_metrics_on_a_hand_made_set():
     assert m["recall@1"] == 0.5 and m["recall@5"] == 1.0 and m["recall@10"] == 1.0
     assert m["mrr@10"] == round((1 + 1 / 3) / 2, 4)
     assert m["ndcg@10"] == round((1 + 0.5) / 2, 4)       # 1/log2(4) = 0.5
+
+
+def test_squad_articles_as_documents_and_answers_by_position(tmp_path):
+    """--documents article: one document per article (title, then paragraphs separated by blank
+    lines); answer_start shifted into it, and a hit counts only when it spans that position (a
+    whole article repeats words, so holding the answer's text somewhere is not enough)."""
+    from wenda.search.evaluate import load_questions
+
+    data = {"data": [{"id": "A1", "title": "港口", "paragraphs": [
+        {"id": "A1_0", "context": "东海港有十二条航线。", "qas": [
+            {"id": "q1", "question": "东海港有几条航线？", "answers": [{"text": "十二条", "answer_start": 4}]}]},
+        {"id": "A1_1", "context": "西港也有十二条航线。", "qas": [
+            {"id": "q2", "question": "西港有几条航线？", "answers": [{"text": "十二条", "answer_start": 4}]},
+            {"id": "q3", "question": "北港有几条航线？", "is_impossible": True, "answers": []}]}]}]}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    kind, questions, corpus = load_questions(path, "article")
+    assert kind == "squad" and list(corpus) == ["A1.txt"]
+    text = corpus["A1.txt"]
+    assert text == "港口\n\n东海港有十二条航线。\n\n西港也有十二条航线。"
+    q1, q2, q3 = questions
+    assert all(text[s:s + 3] == "十二条" for q in (q1, q2) for s in q.starts) and q1.starts != q2.starts
+    assert q3.doc is None and {q.group for q in questions} == {"A1"}
+    first = ("A1.txt", text[:14], (0, 14))           # title and the first paragraph
+    second = ("A1.txt", text[14:], (14, len(text)))
+    m = score_retrieval([[first, second], [first, second]], [q1, q2], k=10, relevant_counts=[1, 1])
+    assert m["recall@1"] == 0.5 and m["mrr@10"] == 0.75
+    _, by_paragraph, corpus = load_questions(path, "paragraph")
+    assert sorted(corpus) == ["A1_0.txt", "A1_1.txt"] and by_paragraph[1].starts == (4,)
