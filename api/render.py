@@ -91,8 +91,12 @@ def render_answer(answer: Answer, style: Style) -> str:
     out: list[str] = []
     label = "答案" if _is_chinese(answer.question) else "Answer"
     colour = _GREEN if answer.found else _RED
-    out.append(style(f"{label}：", _BOLD) + style(answer.answer, _BOLD, colour) if answer.found
-               else style(answer.answer, _BOLD, colour))
+    if answer.found:
+        before, short, after = split_at_span(answer)
+        out.append(style(f"{label}：", _BOLD) + style(before, colour) + style(short, _BOLD, colour)
+                   + style(after, colour) if short else style(f"{label}：", _BOLD) + style(answer.answer, _BOLD, colour))
+    else:
+        out.append(style(answer.answer, _BOLD, colour))
     if answer.note:
         out.append(style(answer.note, _DIM))
     if answer.citations:
@@ -107,6 +111,17 @@ def render_answer(answer: Answer, style: Style) -> str:
         out.append(render_hits(answer.passages, style, width))
     out.append(style(f"{answer.took_ms:.0f} ms · 置信度 {answer.confidence:.2f}", _DIM))
     return "\n".join(out)
+
+
+def split_at_span(answer: Answer) -> tuple[str, str, str]:
+    """The answer text around its short answer ("", "", "" parts when it has none)."""
+    if answer.span is None:
+        return answer.answer, "", ""
+    short = answer.span.text.replace("\n", "")
+    at = answer.answer.find(short)
+    if at < 0 or not short:
+        return answer.answer, "", ""
+    return answer.answer[:at], short, answer.answer[at + len(short):]
 
 
 def _is_chinese(text: str) -> bool:

@@ -87,6 +87,13 @@ class SearchResponse(BaseModel):
     took_ms: float = Field(description="检索耗时（毫秒）。", examples=[42.5])
 
 
+class AnswerSpan(BaseModel):
+    text: str = Field(description="简短答案：答案句中回答所问类型的短语；恰好等于 文件文本[start:end]。", examples=["约710家"])
+    source: str = Field(description="所在文件（与第一条出处相同）。", examples=["002_d4cb951aedcfedf9.txt"])
+    start: int = Field(description="在文件文本中的起始字符位置。", examples=[1532])
+    end: int = Field(description="结束字符位置（不含）。", examples=[1536])
+
+
 class AskResponse(BaseModel):
     question: str = Field(description="实际回答的问题。", examples=["徐汇区有多少家人工智能企业？"])
     found: bool = Field(description="语料中有没有答案；为 false 时 answer 会直说没有找到。", examples=[True])
@@ -97,6 +104,7 @@ class AskResponse(BaseModel):
     took_ms: float = Field(description="耗时（毫秒）。", examples=[310.2])
     confidence: float = Field(description="答案置信度（0–1），低于阈值时 found 为 false。", examples=[0.7726])
     mode: str = Field(description="\"extractive\"（原文摘录）或 \"llm\"（大模型撰写）。", examples=["extractive"])
+    answer_span: AnswerSpan | None = Field(None, description="问数量、时间、人物、机构、地点时，答案句中的简短答案；其他问题为 null。")
     note: str | None = Field(None, description="补充说明，例如大模型答案为何未被采用。",
                              examples=["LLM 回答未采用（timed out），以下为原文摘录答案。"])
 

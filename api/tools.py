@@ -295,7 +295,9 @@ def render_result(name: str, result: Mapping[str, Any]) -> str:
     if name == "ask_corpus":
         if result["found"]:
             cites = result["citations"] or result["passages"][:1]
-            return f"答案：{result['answer']}\n\n依据：\n\n{_numbered(cites)}"
+            short = result.get("answer_span")
+            head = f"答案：{short['text']}\n\n原文：{result['answer']}" if short else f"答案：{result['answer']}"
+            return f"{head}\n\n依据：\n\n{_numbered(cites)}"
         text = f"{result['answer']}（found=false：语料中没有找到这个问题的答案）"
         if result["passages"]:
             text += f"\n\n最接近的段落（仅供参考）：\n\n{_numbered(result['passages'][:3])}"

@@ -10,9 +10,13 @@ from dataclasses import replace
 from wenda.indexer.errors import LLMError
 
 from . import answer as extract
+from . import answer_model
+from .answer_span import best_span
+from .candidates import PASSAGES, SentenceCandidate, build_candidates, compose, feature_matrix
 from .llm import LLMConfig, generate
-from .records import Answer, Hit, SearchResult
-from .sentences import Sentence
+from .question import Question, analyse
+from .records import Answer, AnswerSpan, Hit, SearchResult
+from .sentences import Sentence, clean_offsets
 
 log = logging.getLogger("wenda.ask")
 
@@ -20,46 +24,74 @@ log = logging.getLogger("wenda.ask")
 class Answerer:
     """Bound to one loaded index (its store tells which question terms the corpus knows)."""
 
-    def __init__(self, index, embedder, weights: extract.AnswerWeights = extract.AnswerWeights()) -> None:
+    passages = PASSAGES         # how many top hits supply candidate sentences
+
+    def __init__(self, index, embedder, model: answer_model.AnswerModel | None = None) -> None:
         self.index = index
         self.embedder = embedder
-        self.weights = weights
+        self._model = model
 
-    def assess(self, result: SearchResult, ignore_source: str | None = None
-               ) -> tuple[extract.Candidate | None, list[extract.Candidate], dict[str, float]]:
-        """The best answer candidate, all candidates, and the evidence features of the confidence
-        model. ``ignore_source``: judge term knowledge as if that document were not indexed (the
-        calibration asks questions with their own document taken away)."""
-        question, hits = result.query, result.hits
-        analyzer = self.index.analyzer
-        passages = [h.passage for h in hits[: self.weights.passages]]
-        candidates = extract.score_candidates(question, passages, analyzer, self.weights)
+    @property
+    def model(self) -> answer_model.AnswerModel:
+        # Loaded at first use: term lookups (unknown_terms) need no model, training has none yet.
+        if self._model is None:
+            self._model = answer_model.bundled()
+        return self._model
+
+    def assess(self, result: SearchResult, analysis: Question | None = None
+               ) -> tuple[SentenceCandidate | None, list[SentenceCandidate], Question]:
+        """Every candidate sentence of the top hits with the model's probability that it answers
+        the question; the best of them (None when there is none)."""
+        question = result.query
+        analysis = analysis or analyse(question, self.index.analyzer)
+        if not analysis.is_question or analysis.is_noise:
+            return None, [], analysis
+        unknown = self.unknown_terms(question)
+        candidates = build_candidates(question, analysis, result.hits, self.index.analyzer, len(unknown))
         if not candidates:
-            return None, [], {}
-        best = max(candidates, key=lambda c: c.score)
-        specific = extract.specific_terms(question, analyzer)
-        unknown = [t for t in specific if not self._in_corpus(t, ignore_source)]
-        p = best.passage
-        context = analyzer.fold("".join([p.title, *p.section, p.clean]))
-        missing = [t for t in specific if t not in unknown and t not in context]
-        return best, candidates, extract.evidence_features(question, best, hits, analyzer, unknown, missing)
+            return None, [], analysis
+        for c, p in zip(candidates, self.model.probabilities(feature_matrix(candidates))):
+            c.probability = float(p)
+        return max(candidates, key=lambda c: c.probability), candidates, analysis
+
+    def unknown_terms(self, question: str, ignore_source: str | None = None) -> list[str]:
+        """The question's specific terms (names, numbers, Latin words) that no passage holds."""
+        specific = extract.specific_terms(question, self.index.analyzer)
+        return [t for t in specific if not self._in_corpus(t, ignore_source)]
 
     def answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None = None,
                on_text: Callable[[str], None] | None = None) -> Answer:
         question, hits = result.query, result.hits
-        best, candidates, features = self.assess(result)
+        best, candidates, analysis = self.assess(result)
         if best is None:
             return self._not_found(question, hits[:k], started, 0.0)
-        conf = extract.confidence(features)
-        if conf < extract.confidence_model()["threshold"]:
-            return self._not_found(question, hits[:k], started, conf, features)
-        pieces = extract.compose(best, candidates, question)
+        conf = best.probability
+        if conf < self.model.threshold:
+            return self._not_found(question, hits[:k], started, conf)
+        pieces = compose(best, candidates, question)
         citations = [self._citation(i, piece, hits, result.terms) for i, piece in enumerate(pieces, 1)]
+        span = self._span(pieces, best.sentence, analysis)
         extractive = Answer(question, True, extract.answer_text(pieces), citations, hits[:k],
-                            (time.perf_counter() - started) * 1000, conf, extra={"features": features})
+                            (time.perf_counter() - started) * 1000, conf, span=span)
         if llm is None:
             return extractive
         return self._with_llm(llm, extractive, hits[:k], on_text, started)
+
+    def _span(self, pieces: list[Sentence], chosen: Sentence, analysis: Question) -> AnswerSpan | None:
+        """The typed short answer: looked for in the chosen sentence first, then its neighbour."""
+        ordered = sorted(pieces, key=lambda p: p.index != chosen.index)
+        for piece in ordered:
+            found = best_span(piece.clean, analysis, self.index.analyzer)
+            if found is None:
+                continue
+            p = piece.passage
+            offsets = [o for o in clean_offsets(p)[piece.lo + found.lo: piece.lo + found.hi] if o >= 0]
+            if not offsets:
+                continue
+            start, end = offsets[0], offsets[-1] + 1
+            text = p.text[start - p.start: end - p.start]
+            return AnswerSpan(text, p.source, start, end, piece.start, piece.end)
+        return None
 
     def _in_corpus(self, term: str, ignore_source: str | None = None) -> bool:
         """Whether any passage holds the term as written (a phrase of its character bigrams, so
@@ -83,10 +115,9 @@ class Answerer:
         highlight = mark_terms(piece.clean.replace("\n", ""), list(terms), self.index.analyzer)
         return Hit(rank, p, source_hit.scores, highlight, piece.start, piece.end, text)
 
-    def _not_found(self, question: str, hits: list[Hit], started: float, conf: float,
-                   features: dict | None = None) -> Answer:
+    def _not_found(self, question: str, hits: list[Hit], started: float, conf: float) -> Answer:
         return Answer(question, False, extract.not_found_text(question), [], hits,
-                      (time.perf_counter() - started) * 1000, conf, extra={"features": features or {}})
+                      (time.perf_counter() - started) * 1000, conf)
 
     def _with_llm(self, llm: LLMConfig, extractive: Answer, hits: list[Hit],
                   on_text: Callable[[str], None] | None, started: float) -> Answer:

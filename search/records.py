@@ -63,6 +63,21 @@ class SearchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerSpan:
+    """The short answer inside the answer's first citation: ``text == file_text[start:end]``."""
+
+    text: str
+    source: str
+    start: int
+    end: int
+    sentence_start: int          # the cited sentence it lies in
+    sentence_end: int
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "source": self.source, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     question: str
     found: bool
@@ -74,6 +89,7 @@ class Answer:
     mode: str = "extractive"             # or "llm"
     note: str | None = None              # e.g. why the LLM answer was not used
     extra: dict = field(default_factory=dict)
+    span: AnswerSpan | None = None       # the typed short answer ("约710家"), when the question asks for one
 
     def to_dict(self) -> dict:
         out = {
@@ -85,6 +101,7 @@ class Answer:
             "took_ms": round(self.took_ms, 1),
             "confidence": round(self.confidence, 4),
             "mode": self.mode,
+            "answer_span": self.span.to_dict() if self.span else None,
         }
         if self.note:
             out["note"] = self.note

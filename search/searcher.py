@@ -285,7 +285,7 @@ class Searcher:
         index = self._index
         answerer = self._answerer(index)
         k = check_k(k, self.max_k)
-        results = self.search_batch(questions, k=max(k, answerer.weights.passages), doc=doc)
+        results = self.search_batch(questions, k=max(k, answerer.passages), doc=doc)
         return [answerer.answer(r, started, k, llm, on_text) for r in results]
 
     def _answerer(self, index: LoadedIndex) -> Answerer:

@@ -38,3 +38,4 @@ def test_ask_json_has_the_contract_shape(wenda_cli, wenda_env, seeds_index):
     data = json.loads(out.stdout)
     assert {"question", "found", "answer", "citations", "passages", "took_ms"} <= set(data)
     assert data["found"] and "1700" in data["answer"]
+    assert "1700" in data["answer_span"]["text"] and data["answer_span"]["text"] in data["answer"]

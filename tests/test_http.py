@@ -148,9 +148,10 @@ def test_ask_answers_with_exact_citations(client, doc_texts):
     body = r.json()
     assert body["question"] == QUESTION and isinstance(body["found"], bool) and body["answer"]
     assert len(body["passages"]) == 3 and body["mode"] == "extractive"
-    if body["found"]:
-        assert body["citations"]
+    assert body["found"] and body["citations"]
     assert_citations(body["citations"] + body["passages"], doc_texts)
+    short = body["answer_span"]
+    assert "710" in short["text"] and short["text"] == doc_texts[short["source"]][short["start"]:short["end"]]
 
 
 def test_ask_not_found_says_so(client):

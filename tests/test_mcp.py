@@ -149,7 +149,8 @@ def test_stdio_ask_corpus(stdio_run):
             assert_hit(hit)
         assert data["passages"], "an answer comes with its supporting passages"
         if data["found"]:
-            assert data["citations"] and text_of(result).startswith(f"答案：{data['answer']}")
+            short = data.get("answer_span")
+            assert data["citations"] and text_of(result).startswith(f"答案：{short['text'] if short else data['answer']}")
             assert_cites_match(text_of(result), data["citations"])
         else:
             assert not data["citations"] and "found=false" in text_of(result)
@@ -158,6 +159,7 @@ def test_stdio_ask_corpus(stdio_run):
     found = stdio_run["ask_found"].structured_content
     assert found["found"] is True and "710" in found["answer"]
     assert any("710" in c["text"] for c in found["citations"])
+    assert "710" in found["answer_span"]["text"] and found["answer_span"]["source"] == found["citations"][0]["source"]
 
 
 def test_stdio_get_passage_with_context(stdio_run):

@@ -236,11 +236,20 @@
     el.status.textContent = text;
   }
 
+  // The answer sentence with its short answer (answer_span) in bold, when it has one.
+  function answerPieces(data) {
+    const short = data.found && data.answer_span ? data.answer_span.text.replace(/\n/g, "") : "";
+    const at = short ? data.answer.indexOf(short) : -1;
+    if (at < 0) return [data.answer];
+    return [data.answer.slice(0, at), h("strong", { class: "answer-span" }, short),
+            data.answer.slice(at + short.length)];
+  }
+
   function renderAnswer(q, data) {
     el.answer.classList.toggle("found", data.found);
     el.answer.classList.toggle("not-found", !data.found);
     el.badge.textContent = data.found ? "找到答案" : "没有找到答案";
-    el.answerText.textContent = data.answer;
+    el.answerText.replaceChildren(...answerPieces(data));
     el.note.hidden = !data.note;
     el.note.textContent = data.note || "";
     const cites = data.citations || [];

@@ -1,0 +1,202 @@
+"""Training and evaluation examples for the answer model, from the public sets.
+
+Each public set is indexed the way users meet it (CMRC 2018 trial: each paragraph a document;
+DRCD test and Chinese SQuAD 2.0: each article one document; the seeds questions over seeds/), by
+`wenda eval ... --work-dir bench/tmp/answers`. Every question is searched once; its hits are kept
+in bench/tmp/answers/hits-<set>.json so features can be recomputed without searching again.
+
+Examples per question, each with its article as the cross-validation group:
+- the question as asked (answerable, or unanswerable in SQuAD 2.0 and the seeds sets);
+- "left out": a third of the answerable CMRC/DRCD questions asked with every passage of their own
+  article removed from the hits (the corpus no longer holds the answer: any answer is wrong);
+- "swapped": seeds questions whose focus (the attribute asked for) is replaced by an attribute
+  the seeds never mention (员工人数, 注册资本 ...): unanswerable by construction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import ROOT, WORK, cache_dir, eval_file
+
+from wenda.search.candidates import PASSAGES
+from wenda.search.evaluate import Question, load_questions
+from wenda.search.question import analyse
+from wenda.search.records import Hit, Scores
+from wenda.search.searcher import Searcher
+
+DATA = WORK / "answers"
+
+# name, file, documents, index folder under DATA (as `wenda eval --work-dir` names it)
+SETS = (
+    ("cmrc", "cmrc2018_trial.json", "paragraph", "cmrc2018_trial"),
+    ("drcd", "drcd_test.json", "article", "drcd_test-article"),
+    ("squad2zh", "squad2zh_dev_public.json", "article", "squad2zh_dev_public-article"),
+    ("seeds_qa", "seeds_qa.jsonl", "paragraph", "seeds_qa"),
+    ("seeds_styles", "seeds_styles.jsonl", "paragraph", "seeds_qa"),
+)
+LEFT_OUT_SETS = ("cmrc", "drcd")
+# The larger sets are sampled (by a hash of the question id, so the same questions every run):
+# searching and featurising every question took longer than this machine can give a training run.
+SAMPLE_SHARE = {"drcd": 0.4, "squad2zh": 0.4}
+
+# Attributes a question may ask for that the seeds articles never state (checked against the
+# index before use); by the asked type they fit.
+SWAP_ATTRIBUTES = {
+    "quantity": ("员工人数", "注册资本", "总市值", "平均房价", "常住人口", "人均寿命", "出生率", "海拔高度", "门票价格", "年降水量"),
+    "date": ("上市时间", "建馆时间", "通车时间", "首演时间"),
+    "person": ("董事长", "现任校长", "形象代言人", "首席科学家"),
+    "place": ("总部地址", "发源地", "出生地"),
+}
+
+
+@dataclass
+class Example:
+    set: str
+    variant: str                 # "asked", "left_out" or "swapped"
+    question: Question
+    style: str
+    hits: list[dict]             # rowid and the four scores of each hit
+    ignore_group: str | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return self.variant == "asked" and self.question.doc is not None
+
+    @property
+    def key(self) -> str:
+        return f"{self.set}:{self.variant}:{self.question.qid}"
+
+
+def _sampled(qid: str, share: float) -> bool:
+    return int(hashlib.sha256(qid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
+def _hit_record(h: Hit) -> dict:
+    s = h.scores
+    return {"rowid": h.passage.rowid, "scores": [s.dense, s.lexical, s.grams, s.fused]}
+
+
+def _styles(path: Path) -> dict[str, str]:
+    if path.suffix != ".jsonl":
+        return {}
+    return {f"q{n}": json.loads(line).get("style", "") for n, line in
+            enumerate(path.read_text("utf-8").splitlines(), 1) if line.strip()}
+
+
+def searcher_for(folder: str, embedder=None) -> Searcher:
+    index = DATA / folder / "index"
+    if not (index / "manifest.json").exists() and not index.exists():
+        raise SystemExit(f"bench: {index} is missing; build it with `wenda eval ... --work-dir bench/tmp/answers`"
+                         " (see bench/train_answers.py --help)")
+    return Searcher.open(index, cache_dir=cache_dir(), embedder=embedder)
+
+
+def _swapped(questions: list[Question], searcher: Searcher) -> list[Question]:
+    analyzer = searcher.index.analyzer
+    answerer = searcher._answerer(searcher.index)
+    out = []
+    for q in questions:
+        if q.doc is None:
+            continue
+        a = analyse(q.question, analyzer)
+        if not a.focus or a.focus not in analyzer.fold(q.question):
+            continue
+        folded = analyzer.fold(q.question)
+        for n, attribute in enumerate(SWAP_ATTRIBUTES.get(a.asked, ())):
+            if answerer._in_corpus(attribute):
+                continue
+            out.append(Question(f"{q.qid}-swap{n}", folded.replace(a.focus, attribute, 1), None, (), group=q.group))
+            if sum(o.qid.startswith(q.qid + "-") for o in out) >= 2:
+                break
+    return out
+
+
+def collect(name: str, file: str, documents: str, folder: str, searcher: Searcher) -> list[Example]:
+    """The examples of one set, searching only for those not cached yet."""
+    path = eval_file(file)
+    _, questions, corpus = load_questions(path, documents)
+    styles = _styles(path)
+    cache_file = DATA / f"hits-{name}.json"
+    cached = json.loads(cache_file.read_text("utf-8")) if cache_file.exists() else {}
+    share = SAMPLE_SHARE.get(name, 1.0)
+    questions = [q for q in questions if share >= 1 or _sampled("sample:" + q.qid, share)]
+    examples = [Example(name, "asked", q, styles.get(q.qid, ""), []) for q in questions if q.question.strip()]
+    if name in LEFT_OUT_SETS:
+        examples += [Example(name, "left_out", q, "", [], ignore_group=q.group) for q in questions
+                     if q.doc and q.question.strip() and _sampled(q.qid, 1 / 3)]
+    if name == "seeds_qa" or name == "seeds_styles":
+        examples += [Example(name, "swapped", q, "swapped", []) for q in _swapped(questions, searcher)]
+    group_of = {}
+    if corpus is not None:
+        group_of = {q.doc: q.group for q in questions if q.doc}
+    todo = [e for e in examples if e.key not in cached]
+    for n, e in enumerate(todo):
+        if e.ignore_group is None:
+            hits = searcher.search(e.question.question, k=PASSAGES).hits
+        else:
+            wide = searcher.search(e.question.question, k=PASSAGES * 4).hits
+            hits = [h for h in wide if group_of.get(h.passage.source, h.passage.source) != e.ignore_group
+                    and h.passage.source != e.question.doc][:PASSAGES]
+        cached[e.key] = [_hit_record(h) for h in hits]
+        if n % 500 == 499:
+            print(f"  {name}: searched {n + 1}/{len(todo)}", flush=True)
+            cache_file.write_text(json.dumps(cached), encoding="utf-8")
+    if todo:
+        cache_file.write_text(json.dumps(cached), encoding="utf-8")
+    for e in examples:
+        e.hits = cached[e.key]
+    return examples
+
+
+def hits_of(e: Example, searcher: Searcher) -> list[Hit]:
+    stored = searcher.index.store.passages_by_rowid([h["rowid"] for h in e.hits])
+    out = []
+    for h in e.hits:
+        sp = stored.get(h["rowid"])
+        if sp is not None:
+            out.append(Hit(len(out) + 1, sp.passage, Scores(*h["scores"]), ""))
+    return out
+
+
+def all_examples(sets=SETS) -> tuple[list[Example], dict[str, Searcher]]:
+    searchers: dict[str, Searcher] = {}
+    embedder = None
+    examples: list[Example] = []
+    for name, file, documents, folder in sets:
+        if folder not in searchers:
+            searchers[folder] = searcher_for(folder, embedder)
+            embedder = searchers[folder].embedder
+        print(f"{name}: collecting", flush=True)
+        examples += collect(name, file, documents, folder, searchers[folder])
+    return examples, {name: searchers[folder] for name, _, _, folder in sets}
+
+
+def build_indexes() -> None:
+    """The public sets' indexes, as `wenda eval --work-dir bench/tmp/answers` builds them
+    (incremental: a second run only checks them)."""
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.search.evaluate import write_corpus
+
+    for name, file, documents, folder in SETS:
+        index = DATA / folder / "index"
+        path = eval_file(file)
+        _, _, corpus = load_questions(path, documents)
+        if corpus is None:
+            roots = [ROOT / "seeds"]
+        else:
+            write_corpus(corpus, DATA / folder / "corpus")
+            roots = [DATA / folder / "corpus"]
+        print(f"{name}: building {index}", flush=True)
+        build_index(roots, index, IndexSettings(), cache_dir(), wait=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--build"]:
+        build_indexes()
+    else:
+        print(len(all_examples()[0]), "examples")
