@@ -284,11 +284,13 @@ def test_searcher_picks_up_a_new_build_without_failing_inflight_queries(index_co
     assert hit.passage.source == "009_extra.txt"
 
 
-def test_corrupt_cached_model_is_rebuilt(tmp_path):
+def test_corrupt_cached_model_is_rebuilt(tmp_path, cache_dir):
     from wenda.indexer.bundled_model import ensure_bundled_model
 
+    # the session's expanded folder, copied (expanding into an empty cache: tests/_model_fixture.py)
     cache = tmp_path / "cache"
-    folder = ensure_bundled_model(cache)
+    expanded = ensure_bundled_model(cache_dir)
+    folder = shutil.copytree(expanded, cache / expanded.name)
     weights = next(folder.rglob("*.safetensors"))
     _damage(weights, "flip")
     again = ensure_bundled_model(cache)
