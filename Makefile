@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test index bench bench-quality bench-answers bench-documents load screenshots install install-test clean
+.PHONY: serve test index bench bench-quality bench-answers bench-documents load screenshots install install-test install-bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# The benchmarks' extras (matplotlib, rank-bm25) on top of the test ones; `make test` does not need them.
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(PIP) $(TORCH_SPEC)
+	$(PIP) -e '.[bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-bench: $(VENV)/.installed-bench
 
 index: install
 	$(BIN)/wenda index seeds
@@ -43,29 +50,29 @@ test: install-test
 # side comparisons -> bench/results.md, docs/scaling.png. 9 minutes once the synthetic corpora are
 # cached in bench/tmp/synth; building them the first time takes ~1 hour more (10^6: store 35 min,
 # HNSW 16 min, on the busy machine).
-bench: install-test
+bench: install-bench
 	cd bench && ../$(BIN)/python scale.py
 
 # Documents as people have them: the seeds rendered as PDF, scan, .docx and HTML, indexed and asked
 # (bench/documents.md); ~10 minutes on 2 cores.
-bench-documents: install-test
+bench-documents: install-bench
 	cd bench && ../$(BIN)/python documents.py
 
 # The slower quality benchmarks: retrieval and answer quality, full embedding throughput, int8's
 # retrieval quality, approximate vector search on 200,000 real e5 vectors (embedding them: ~15 min).
-bench-quality: install-test
+bench-quality: install-bench
 	cd bench && ../$(BIN)/python retrieval.py && ../$(BIN)/python embed_throughput.py \
 		&& ../$(BIN)/python int8.py && ../$(BIN)/python ann_real.py
 
 # The answer model (search/data/answer_model.*): the public sets indexed into bench/tmp/answers
 # (~25 minutes on 2 cores, once), then trained and reported by cross-validation by article.
-bench-answers: install-test
+bench-answers: install-bench
 	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py
 
 # A real server under 32 clients for 60 s (LOAD_SECONDS=, LOAD_CLIENTS= to change); writes bench/load.md and .json.
 LOAD_SECONDS ?= 60
 LOAD_CLIENTS ?= 32
-load: install-test
+load: install-bench
 	cd bench && ../$(BIN)/python load.py --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
 # The README's screenshots of the page (real Chromium against a real server over the seeds; the

@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from wenda.indexer import vectors
-from wenda.indexer.build import IndexSettings, build_index
+from wenda.indexer.build import Builder, IndexSettings, build_index
 from wenda.indexer.errors import IndexCorrupt
 from wenda.indexer.manifest import CURRENT_FILE, current_generation, read_manifest
 from wenda.indexer.store import STORE_FILE, StoreReader
@@ -115,53 +116,71 @@ def fault_setup(tmp_path_factory, cache_dir, embedder):
 
 
 def test_killed_at_twenty_points_the_old_index_survives_and_the_next_build_is_clean(
-        fault_setup, wenda_cli, wenda_env, cache_dir, embedder):
+        fault_setup, wenda_env, cache_dir, embedder):
     base, new_corpus, pristine, clean, old_answers = fault_setup
     rng = random.Random(20261122)
-    # Each kill is a real `wenda index` process (torch, the model, SIGKILL); three run at a time,
-    # on one thread each, so the twenty-odd of them take a third of the time.
+    # The kill points: every step of this build (counted by the builder's own fault hook, in
+    # process, on a copy), and one past the last, where the build must complete.
+    counted = Builder(shutil.copytree(pristine, base / "count"), IndexSettings(), cache_dir, embedder=embedder)
+    counted.build([new_corpus])
+    steps = list(range(1, counted._step_count + 2))
+    # Each kill is a real `wenda index` process (the CLI's main: the model, SIGKILL) forked from one
+    # that did the imports once (tests/_index_forks.py); three run at a time, on one thread each.
+    # All waves are queued at once, so the next wave runs while this process checks the last one.
     env = {**wenda_env, "WENDA_THREADS": "1"}
-    plans = [[("step", n) for n in range(first, first + WAVE)] for first in range(1, 40, WAVE)]
+    plans = [[("step", n) for n in steps[first:first + WAVE]] for first in range(0, len(steps), WAVE)]
     plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
     plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
     kills, step_kills, steps_done = [], 0, False
-    for wave in plans:
-        if steps_done and wave[0][0] == "step":
-            continue
-        running = []
-        for kind, when in wave:
-            index_dir = base / f"run-{kind}-{when}"
-            shutil.copytree(pristine, index_dir)
-            run_env = {**env, "WENDA_FAULT_STEP": str(when)} if kind == "step" else env
-            proc = subprocess.Popen([*wenda_cli, "index", str(new_corpus), "--index-dir", str(index_dir)],
-                                    env=run_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            running.append((kind, when, index_dir, proc, time.monotonic()))
-        for kind, when, index_dir, proc, started in running:
-            if kind == "timer":
-                try:
-                    proc.wait(timeout=max(0.0, started + when - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGKILL)
-            _out, err = proc.communicate(timeout=300)
-            if proc.returncode == 0:
-                steps_done |= kind == "step"    # the build has fewer steps: all step points covered
-                shutil.rmtree(index_dir)
-                continue                        # (or the timer fired after the build finished)
-            assert proc.returncode == -signal.SIGKILL, err
-            kills.append((kind, when))
-            step_kills += kind == "step"
-            # the previous index (or, killed after the switch, the new one) opens and answers
-            live = current_generation(index_dir)
-            if read_manifest(live)["sources"] == read_manifest(current_generation(pristine))["sources"]:
-                assert answers(index_dir, embedder) == old_answers
-            else:
+    forks = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_index_forks.py"))], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "ready" in json.loads(forks.stdout.readline())
+        waves = []
+        for wave in plans:
+            jobs = []
+            for kind, when in wave:
+                index_dir = base / f"run-{kind}-{when}"
+                shutil.copytree(pristine, index_dir)
+                jobs.append({"args": ["index", str(new_corpus), "--index-dir", str(index_dir)],
+                             "env": {"WENDA_FAULT_STEP": str(when)} if kind == "step" else {},
+                             "log": str(base / f"run-{kind}-{when}.log"),
+                             "kill_after": when if kind == "timer" else None})
+            waves.append(jobs)
+            forks.stdin.write(json.dumps(jobs) + "\n")
+        forks.stdin.flush()
+        for wave, jobs in zip(plans, waves):
+            json.loads(forks.stdout.readline())                  # the children's pids
+            codes = json.loads(forks.stdout.readline())          # once all of them have ended
+            for (kind, when), job, code in zip(wave, jobs, codes):
+                index_dir = Path(job["args"][3])
+                err = Path(job["log"]).read_text(encoding="utf-8", errors="replace")
+                if code == 0:
+                    steps_done |= kind == "step" and when == steps[-1]    # all step points covered
+                    shutil.rmtree(index_dir)
+                    continue                        # (or the timer fired after the build finished)
+                assert code == -signal.SIGKILL, err
+                kills.append((kind, when))
+                step_kills += kind == "step"
+                # the previous index (or, killed after the switch, the new one) opens and answers
+                live = current_generation(index_dir)
+                if read_manifest(live)["sources"] == read_manifest(current_generation(pristine))["sources"]:
+                    assert answers(index_dir, embedder) == old_answers
+                else:
+                    assert_same_content(content(index_dir), clean)
+                # the next build completes and equals a clean build of the new corpus
+                build_index([new_corpus], index_dir, IndexSettings(), cache_dir, embedder=embedder)
                 assert_same_content(content(index_dir), clean)
-            # the next build completes and equals a clean build of the new corpus
-            build_index([new_corpus], index_dir, IndexSettings(), cache_dir, embedder=embedder)
-            assert_same_content(content(index_dir), clean)
-            assert not [p for p in index_dir.iterdir() if p.name.startswith(".building-")]
-            shutil.rmtree(index_dir)
+                assert not [p for p in index_dir.iterdir() if p.name.startswith(".building-")]
+                shutil.rmtree(index_dir)
+    except BaseException:
+        forks.kill()                                # the queued waves need not run
+        raise
+    finally:
+        forks.stdin.close()
+        forks.wait(timeout=300)
     assert steps_done, "the build has more steps than the plan kills at"
+    assert step_kills == len(steps) - 1, kills       # every step before the last one killed it
     assert len(kills) >= 20, kills
     assert step_kills >= 15
 
@@ -265,11 +284,13 @@ def test_searcher_picks_up_a_new_build_without_failing_inflight_queries(index_co
     assert hit.passage.source == "009_extra.txt"
 
 
-def test_corrupt_cached_model_is_rebuilt(tmp_path):
+def test_corrupt_cached_model_is_rebuilt(tmp_path, cache_dir):
     from wenda.indexer.bundled_model import ensure_bundled_model
 
+    # the session's expanded folder, copied (expanding into an empty cache: tests/_model_fixture.py)
     cache = tmp_path / "cache"
-    folder = ensure_bundled_model(cache)
+    expanded = ensure_bundled_model(cache_dir)
+    folder = shutil.copytree(expanded, cache / expanded.name)
     weights = next(folder.rglob("*.safetensors"))
     _damage(weights, "flip")
     again = ensure_bundled_model(cache)

@@ -82,13 +82,20 @@ def test_half_precision_queries_agree_with_float32(embedder):
 
 
 @pytest.mark.slow
-def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path, cache_dir, embedder, searcher):
+def test_a_large_index_searches_in_half_precision_with_the_same_results(tmp_path, cache_dir, embedder, searcher,
+                                                                       index_copy):
     """An index past the float16 threshold (lowered here) answers like the exact one."""
+    import shutil
+
     from wenda.indexer.build import IndexSettings, build_index
     from wenda.search import Searcher
 
-    index_dir = tmp_path / "index"
-    build_index([SEEDS], index_dir, IndexSettings(half_threshold=1), cache_dir, embedder=embedder)
+    # The seeds index rebuilt from the same files in another folder: a new build of every passage
+    # with the seeds' own vectors carried over (nothing re-embedded), stored as a float16 index.
+    index_dir = index_copy
+    corpus = shutil.copytree(SEEDS, tmp_path / "seeds")
+    report = build_index([corpus], index_dir, IndexSettings(half_threshold=1), cache_dir, embedder=embedder)
+    assert not report.up_to_date and report.embedded == 0 and report.unchanged == report.documents
     half = Searcher.open(index_dir, cache_dir=cache_dir, embedder=embedder)
     assert half.index.manifest["vector_index"]["kind"] == "flat_fp16"
     assert half.half_queries == embedder.half_available
