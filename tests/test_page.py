@@ -118,6 +118,11 @@ def test_ask_and_open_a_citation_with_the_keyboard(browser, server, tmp_path):
     page.keyboard.press("Enter")
     expect(page.locator("#answer-badge")).to_have_text("找到答案", timeout=ANSWER_TIMEOUT_MS)
     assert parse_qs(urlsplit(page.url).query)["q"] == [QUESTION]
+    # the short answer is bold inside its sentence
+    short = page.locator("#answer-text strong.answer-span")
+    expect(short).to_have_count(1)
+    assert short.inner_text() and short.inner_text() in page.locator("#answer-text").inner_text()
+    assert page.evaluate("getComputedStyle(document.querySelector('#answer-text strong')).fontWeight") in ("700", "bold")
     citations = page.locator("#citations .cite-link")
     assert citations.count() >= 1
     assert re.search(r"\.txt › .+ › 第\d+段", citations.first.inner_text())
