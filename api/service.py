@@ -31,13 +31,58 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BATCH = 16
 
 
-def open_searcher(settings: Settings):
-    """The Searcher of ``settings``' index, for any surface."""
+def open_searcher(settings: Settings, embedder=None):
+    """The Searcher of ``settings``' index (the local folder or the Milvus collection), for any surface."""
     from wenda.search import Searcher
 
-    return Searcher.open(settings.index_dir, model=settings.model, cache_dir=settings.cache_dir,
-                         threads=settings.threads, max_query_chars=settings.max_query_chars,
-                         max_k=settings.max_k)
+    limits = {"model": settings.model, "cache_dir": settings.cache_dir, "threads": settings.threads,
+              "max_query_chars": settings.max_query_chars, "max_k": settings.max_k, "embedder": embedder}
+    if settings.backend == "milvus":
+        from wenda.search.milvus_index import MilvusIndex
+
+        return Searcher.over(MilvusIndex.open(settings.milvus_target()), **limits)
+    return Searcher.open(settings.index_dir, **limits)
+
+
+def where_indexed(settings: Settings) -> str:
+    """The index ``settings`` name, for messages: the folder or the Milvus collection."""
+    return settings.milvus_target().describe() if settings.backend == "milvus" else str(settings.index_dir)
+
+
+def run_build(settings: Settings, paths: list[Path], rebuild: bool = False, progress=None, wait: bool = False,
+              embedder=None, index_settings=None, from_index: Path | None = None, crash_at_step: int | None = None):
+    """`wenda index` into the backend ``settings`` choose; the BuildReport."""
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.indexer.progress import NO_PROGRESS
+
+    index_settings = index_settings or IndexSettings(model=settings.model, user_dict=settings.user_dict,
+                                                     embed_precision=settings.embed_precision)
+    common = {"progress": progress or NO_PROGRESS, "crash_at_step": crash_at_step, "threads": settings.threads,
+              "embedder": embedder}
+    if settings.backend == "milvus":
+        from wenda.indexer.backends.milvus_build import MilvusBuilder
+
+        builder = MilvusBuilder(settings.milvus_target(), index_settings, settings.cache_dir, **common)
+        if from_index is not None:
+            return builder.copy_local(from_index, rebuild=rebuild)
+        return builder.build(paths, rebuild=rebuild)
+    if from_index is not None:
+        from wenda.indexer.errors import BadInput
+
+        raise BadInput("--from-index copies a local index into Milvus: add --backend milvus --milvus-uri URI")
+    return build_index(paths, settings.index_dir, index_settings, settings.cache_dir, rebuild=rebuild, wait=wait,
+                       **common)
+
+
+def corpus_of(settings: Settings, given: list[Path]) -> list[Path]:
+    """What `wenda index` indexes: ``given``, else the corpus the index records, else the seeds."""
+    if settings.backend == "milvus":
+        from wenda.indexer.backends.milvus_build import recorded_milvus_corpus
+
+        return given or recorded_milvus_corpus(settings.milvus_target()) or list(settings.corpus_paths)
+    from wenda.indexer.build import corpus_to_index
+
+    return corpus_to_index(settings.index_dir, given, list(settings.corpus_paths))
 
 
 def cpu_slots(settings: Settings) -> int:
