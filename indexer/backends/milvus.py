@@ -37,6 +37,7 @@ log = logging.getLogger("wenda.milvus")
 INSTALL_HINT = "pip install 'wenda[milvus]'"
 PART_CHARS = 16_000                 # 4 bytes a character at most: under a VARCHAR's 65,535 bytes
 VARCHAR_BYTES = 65_535
+QUERY_LIMIT = 16_384                # rows one query returns at most (offset + limit)
 HNSW_PARAMS = {"M": 16, "efConstruction": 200}
 _PASSAGE_FIELDS = ["id", "source", "title", "section", "paragraph", "start_char", "end_char", "text", "clean",
                    "spans", "pages"]
@@ -270,6 +271,10 @@ class MilvusStore:
 
     # -- reading
     def query_all(self, collection: str, filter: str, fields: list[str], batch: int = 1000) -> list[dict]:
+        """Every matching row: one query up to Milvus's 16,384-row limit, an iterator beyond."""
+        rows = self.call("query", collection, filter=filter, output_fields=fields, limit=QUERY_LIMIT)
+        if len(rows) < QUERY_LIMIT:
+            return list(rows)
         try:
             iterator = self.client.query_iterator(collection, batch_size=batch, filter=filter, output_fields=fields)
             rows: list[dict] = []
