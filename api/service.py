@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from wenda.indexer.errors import IndexCorrupt, IndexMissing, NotReady, RequestTimeout, WendaError
+from wenda.indexer.errors import BackendUnavailable, IndexCorrupt, IndexMissing, NotReady, RequestTimeout, WendaError
 from wenda.indexer.manifest import build_identity
 
 from .settings import Settings
@@ -245,7 +245,7 @@ class Service:
             searcher = open_searcher(self.settings)
         except WendaError as exc:
             if str(exc) != str(self.error):         # retried every reload_check_s: say it once
-                log.error("cannot serve the index in %s: %s", self.settings.index_dir, exc)
+                log.error("cannot serve the index in %s: %s", where_indexed(self.settings), exc)
             self.error = exc
             return
         except Exception as exc:  # noqa: BLE001 - reported by /readyz, traceback to the log
@@ -257,13 +257,13 @@ class Service:
             return                          # self.error still says why
         self._searcher, self.error = searcher, None
         log.info("ready: %d documents, %d passages from %s (build %s)", len(searcher.documents()),
-                 searcher.index.manifest["counts"]["passages"], self.settings.index_dir, searcher.index.generation.name)
+                 searcher.index.manifest["counts"]["passages"], where_indexed(self.settings), searcher.index.generation.name)
 
     def check_for_new_build(self) -> None:
         """Called every reload_check_s: switch to a newer build, or retry a failed first load once
         an index exists."""
         if self._searcher is None:
-            if isinstance(self.error, (IndexMissing, IndexCorrupt)):
+            if isinstance(self.error, (IndexMissing, IndexCorrupt, BackendUnavailable)):
                 self.start_loading()        # the error stays visible until a load succeeds
             return
         try:

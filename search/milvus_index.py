@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from wenda.indexer.backends.milvus import MilvusStore, Target, _quote, glob_filter, gram_token, like_literal
-from wenda.indexer.backends.milvus_build import require_meta
+from wenda.indexer.backends.milvus_build import require_meta, revision_name
 from wenda.indexer.errors import BadInput
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import Analyzer, match_terms
@@ -89,7 +89,7 @@ class MilvusIndex:
         documents = self.store.documents()
         self.manifest = {**meta, "counts": {"documents": len(documents),
                                             "passages": sum(d["passages"] for d in documents)}}
-        self.generation = PurePosixPath(f"milvus-{self.target.collection}-r{self.revision}")
+        self.generation = PurePosixPath(revision_name(self.target, meta))
         self.index_dir = PurePosixPath(self.target.uri)
 
     @classmethod

@@ -106,6 +106,16 @@ def test_doc_filter_documents_and_passages(milvus_searcher, searcher):
     assert [sp.passage.paragraph for sp in milvus_searcher.passage(middle, context=1)] == [3, 4, 5]
 
 
+def test_info_command(seeds_target, capsys):
+    from wenda.api.cli import main
+
+    args = ["info", "--json", "--backend", "milvus", "--milvus-uri", seeds_target.uri, "--collection",
+            seeds_target.collection]
+    assert main(args) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["backend"], info["documents"], info["passages"]) == ("milvus", 5, info["passages"] or -1)
+
+
 def test_http_and_mcp_tools_over_milvus(milvus_searcher):
     from fastapi.testclient import TestClient
 

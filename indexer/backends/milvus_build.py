@@ -20,17 +20,47 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import vectors as faiss_vectors
 from ..build import BuildReport, Builder, IndexSettings, chunk_file, read_corpus
 from ..corpus import corpus_root
 from ..errors import BadInput, IndexMismatch, IndexMissing
-from ..manifest import CORPUS_KEY, FORMAT_VERSION, corpus_record
+from ..manifest import (CORPUS_KEY, FORMAT_VERSION, GenerationLease, corpus_record, current_generation,
+                        read_manifest, verify_files)
 from ..progress import NO_PROGRESS, ProgressFactory
 from ..records import Document, Passage
+from ..store import STORE_FILE, StoreReader
 from ..version import VERSION
 from .milvus import MilvusStore, Target
 
 log = logging.getLogger("wenda.index")
 GROUP_PASSAGES = 256            # passages embedded and written together (one commit step)
+
+
+@dataclass
+class _LocalIndex:
+    """The live build of a local index folder, checked and leased while it is copied."""
+
+    manifest: dict
+    store: StoreReader
+    vectors: object
+    lease: GenerationLease
+
+    @classmethod
+    def open(cls, index_dir: Path) -> "_LocalIndex":
+        gen = current_generation(index_dir)
+        lease = GenerationLease(gen)
+        try:
+            manifest = read_manifest(gen)
+            verify_files(gen, manifest)
+            return cls(manifest, StoreReader(gen / STORE_FILE), faiss_vectors.load(gen / faiss_vectors.VECTORS_FILE),
+                       lease)
+        except BaseException:
+            lease.release()
+            raise
+
+    def close(self) -> None:
+        self.store.close()
+        self.lease.release()
 
 
 @dataclass
@@ -156,7 +186,7 @@ class MilvusBuilder(Builder):
 
     def _finish(self, store: MilvusStore, report: BuildReport, meta: dict) -> BuildReport:
         docs = store.documents()
-        report.generation = f"revision {meta['revision']}"
+        report.generation = revision_name(self.target, meta)
         report.documents = len(docs)
         report.passages = sum(d["passages"] for d in docs)
         counts: dict[str, int] = {}
@@ -169,12 +199,8 @@ class MilvusBuilder(Builder):
     def copy_local(self, index_dir: Path, rebuild: bool = False) -> BuildReport:
         """Every document of the local index in ``index_dir`` into Milvus with its stored vectors
         (nothing is embedded); incremental like a build: unchanged documents are left alone."""
-        from wenda.search.open_index import LoadedIndex
-
-        from .. import vectors as faiss_vectors
-
         started = time.monotonic()
-        local = LoadedIndex.open(index_dir)
+        local = _LocalIndex.open(index_dir)
         store = MilvusStore(self.target)
         try:
             if rebuild:
@@ -215,12 +241,9 @@ class MilvusBuilder(Builder):
         return report
 
 
-def build_milvus(paths: list[Path], target: Target, settings: IndexSettings, cache_dir: Path,
-                 rebuild: bool = False, progress: ProgressFactory = NO_PROGRESS, crash_at_step: int | None = None,
-                 threads: int | None = None, embedder=None) -> BuildReport:
-    """Build or update the Milvus collection ``target`` from the files under ``paths``."""
-    return MilvusBuilder(target, settings, cache_dir, progress, crash_at_step, threads, embedder).build(
-        paths, rebuild=rebuild)
+def revision_name(target: Target, meta: dict) -> str:
+    """What names one state of a collection, as a local build folder's name does (GET /api/index)."""
+    return f"milvus-{target.collection}-r{meta.get('revision', 0)}"
 
 
 def recorded_milvus_corpus(target: Target) -> list[Path] | None:
