@@ -229,6 +229,12 @@ class MilvusStore:
             self.call("create_collection", name, schema=schema, index_params=index, consistency_level="Strong")
         self.load()
 
+    def flush(self) -> None:
+        """Seal what was written: milvus-lite rebuilds the index of unsealed rows at every search,
+        and a server builds its indexes on sealed segments."""
+        for name in (self.target.collection, self.target.documents, self.target.meta):
+            self.call("flush", name)
+
     # -- the manifest
     def read_meta(self) -> dict | None:
         rows = self.call("query", self.target.meta, filter='key == "manifest"', output_fields=["value"])

@@ -160,6 +160,7 @@ class MilvusBuilder(Builder):
             report.embedded += self._write_group(store, group)
         meta["revision"] += 1          # serving processes reload on a new revision
         store.write_meta(meta)
+        store.flush()
         self._step("meta finished")
         return meta
 
