@@ -137,7 +137,11 @@ class Settings:
         if not self.milvus_uri:
             raise BadInput("--backend milvus needs --milvus-uri URI (or WENDA_MILVUS_URI): a milvus-lite data "
                            "folder such as ./milvus.db, or a server such as http://127.0.0.1:19530")
-        return Target(self.milvus_uri, self.milvus_collection, self.milvus_token)
+        uri = self.milvus_uri.strip()
+        if not (re.match(r"(https?|tcp|unix)://", uri) or uri.rstrip("/").endswith(".db")):
+            raise BadInput(f"--milvus-uri must be a milvus-lite data folder ending in .db (./milvus.db) or a "
+                           f"server URL such as http://127.0.0.1:19530, not {uri!r}")
+        return Target(uri, self.milvus_collection, self.milvus_token)
 
     def with_flags(self, **flags) -> "Settings":
         """A copy with the given command-line flags applied (None = flag not given)."""

@@ -258,6 +258,8 @@ def test_settings_and_install_hint():
 
     with pytest.raises(BadInput, match="--milvus-uri"):
         Settings.from_env({"WENDA_BACKEND": "milvus"}).milvus_target()
+    with pytest.raises(BadInput, match="ending in .db"):
+        Settings.from_env({"WENDA_BACKEND": "milvus", "WENDA_MILVUS_URI": "./milvus"}).milvus_target()
     with pytest.raises(BadInput, match="WENDA_MILVUS_COLLECTION"):
         Settings.from_env({"WENDA_MILVUS_COLLECTION": "no-dashes"})
     target = Settings.from_env({"WENDA_BACKEND": "milvus", "WENDA_MILVUS_URI": "./m.db",
