@@ -85,6 +85,12 @@ def corpus_of(settings: Settings, given: list[Path]) -> list[Path]:
     return corpus_to_index(settings.index_dir, given, list(settings.corpus_paths))
 
 
+def _identity(generation) -> tuple:
+    """What tells one served build from another: a local build folder's identity, or the name of a
+    Milvus revision (search/backend.py: ``generation``)."""
+    return build_identity(generation) if isinstance(generation, Path) else (generation.name,)
+
+
 def cpu_slots(settings: Settings) -> int:
     """How many searches may run at once: the cores divided by torch's threads per search."""
     try:
@@ -252,7 +258,7 @@ class Service:
             log.exception("loading the index failed")
             self.error = WendaError(f"loading the index failed: {exc.__class__.__name__}; see the server log")
             return
-        if build_identity(searcher.index.generation) == self._failed_check:
+        if _identity(searcher.index.generation) == self._failed_check:
             searcher.index.close()
             return                          # self.error still says why
         self._searcher, self.error = searcher, None
@@ -286,7 +292,7 @@ class Service:
         except IndexCorrupt as exc:
             gen = searcher.index.generation
             log.error("the served index build %s failed its full check, no longer serving it: %s", gen.name, exc)
-            self._failed_check = build_identity(gen)
+            self._failed_check = _identity(gen)
             if self._searcher is searcher:
                 self._searcher, self.error = None, exc
             return

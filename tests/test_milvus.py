@@ -130,6 +130,9 @@ def test_http_and_mcp_tools_over_milvus(milvus_searcher):
         source = found["hits"][0]["source"]
         assert client.get(f"/api/documents/{source}").status_code == 200
         assert client.get("/readyz").json()["documents"] == 5
+    from wenda.api.service import _identity
+
+    assert _identity(milvus_searcher.index.generation) == (milvus_searcher.index.generation.name,)
     result = call_tool(milvus_searcher, "ask_corpus", {"question": "静安区有多少家数据智能相关企业？"})
     assert result["found"] and "1700" in result["answer"]
 
