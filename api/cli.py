@@ -46,25 +46,30 @@ def _index_settings(settings: Settings, args: argparse.Namespace):
 # -- commands --------------------------------------------------------------------------------
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    from wenda.indexer.build import build_index, corpus_to_index
     from wenda.indexer.progress import NO_PROGRESS, terminal_progress
 
+    from .service import corpus_of, run_build, where_indexed
+
     if args.verify:
+        if settings.backend == "milvus":
+            raise BadInput("--verify reads a local index folder; Milvus checks its own data")
         return _verify_index(args, settings)
 
     # no PATH: the corpus this index was built from (the seeds only for a brand-new index)
-    paths = corpus_to_index(settings.index_dir, [Path(p) for p in args.paths], list(settings.corpus_paths))
+    from_index = Path(args.from_index) if args.from_index else None
+    paths = [] if from_index else corpus_of(settings, [Path(p) for p in args.paths])
     progress = terminal_progress(sys.stderr) if sys.stderr.isatty() and not args.json else NO_PROGRESS
-    report = build_index(paths, settings.index_dir, _index_settings(settings, args), settings.cache_dir,
-                         rebuild=args.rebuild, progress=progress, crash_at_step=settings.fault_step,
-                         threads=settings.threads, wait=args.wait)
+    report = run_build(settings, paths, rebuild=args.rebuild, progress=progress, wait=args.wait,
+                       index_settings=_index_settings(settings, args), from_index=from_index,
+                       crash_at_step=settings.fault_step)
+    where = where_indexed(settings)
     if args.json:
         _print_json(report.as_dict())
         return 0
     if report.up_to_date:
-        print(f"{settings.index_dir} is up to date: {report.documents} documents, {report.passages} passages")
+        print(f"{where} is up to date: {report.documents} documents, {report.passages} passages")
     else:
-        print(f"indexed {report.documents} documents, {report.passages} passages into {settings.index_dir} "
+        print(f"indexed {report.documents} documents, {report.passages} passages into {where} "
               f"in {report.seconds:.1f} s ({len(report.added)} added, {len(report.changed)} changed, "
               f"{len(report.deleted)} deleted, {report.unchanged} unchanged; {report.embedded} passages embedded)")
     counts = format_counts(report)
@@ -97,9 +102,14 @@ def format_counts(report) -> str:
 
 
 def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
-    from wenda.search.info import index_info
+    if settings.backend == "milvus":
+        from wenda.search.milvus_index import milvus_info
 
-    info = index_info(settings.index_dir)
+        info = milvus_info(settings.milvus_target())
+    else:
+        from wenda.search.info import index_info
+
+        info = index_info(settings.index_dir)
     if args.json:
         _print_json(info)
         return 0
@@ -107,7 +117,8 @@ def cmd_info(args: argparse.Namespace, settings: Settings) -> int:
     print(f"index      {info['index_dir']}  (build {info['generation']}, {info['created']})")
     print(f"model      {m['name']}  dim {m['dim']}  fingerprint {m['fingerprint']}")
     print(f"vectors    {info['vector_index']['kind']}  ·  {info['passages']} passages in {info['documents']} documents")
-    print(f"on disk    {info['bytes'] / 2**20:.1f} MB")
+    if "bytes" in info:
+        print(f"on disk    {info['bytes'] / 2**20:.1f} MB")
     print(f"chunking   max {info['chunking']['max_chars']} / min {info['chunking']['min_chars']} characters")
     print()
     for d in info["sources"]:
@@ -201,6 +212,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", metavar="DIR", help="index folder (default: index/, env WENDA_INDEX)")
+    p.add_argument("--backend", choices=("local", "milvus"),
+                   help="where the index is kept: local (the index folder, default) or milvus (env WENDA_BACKEND)")
+    p.add_argument("--milvus-uri", metavar="URI",
+                   help="milvus-lite data folder (./milvus.db) or Milvus server (http://host:19530); env WENDA_MILVUS_URI")
+    p.add_argument("--collection", metavar="NAME", help="Milvus collection (default wenda, env WENDA_MILVUS_COLLECTION)")
     p.add_argument("--model", metavar="NAME_OR_PATH",
                    help="embedding model (default: the bundled multilingual-e5-small, env WENDA_MODEL)")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -223,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user-dict", metavar="FILE", help="jieba user dictionary for domain terms")
     p.add_argument("--max-file-mb", type=float, metavar="MB", help="skip files larger than this (default 16)")
     p.add_argument("--wait", action="store_true", help="wait for another running `wenda index` instead of refusing")
+    p.add_argument("--from-index", metavar="DIR",
+                   help="with --backend milvus: copy the local index in DIR into Milvus, reusing its vectors")
     p.add_argument("--json", action="store_true", help="print the build report as JSON")
     p.add_argument("--verify", action="store_true",
                    help="build nothing: read every file of the live index against its checksums (exit 1 if one "
@@ -317,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
             index_dir=Path(args.index_dir) if getattr(args, "index_dir", None) else None,
             model=getattr(args, "model", None),
             user_dict=Path(args.user_dict) if getattr(args, "user_dict", None) else None,
-            host=getattr(args, "host", None), port=getattr(args, "port", None))
+            host=getattr(args, "host", None), port=getattr(args, "port", None),
+            backend=getattr(args, "backend", None), milvus_uri=getattr(args, "milvus_uri", None),
+            milvus_collection=getattr(args, "collection", None))
         return args.func(args, settings) or 0
     except WendaError as exc:
         print(f"wenda: error: {exc}", file=sys.stderr)

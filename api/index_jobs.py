@@ -155,17 +155,14 @@ class IndexJobs:
                     self._last_report = report
 
     def _build(self) -> dict:
-        from wenda.indexer.build import IndexSettings, build_index
+        from .service import run_build
 
         service = self._service
         settings = service.settings
         searcher = service.get_searcher()
         root = corpus_root(searcher)
-        report = build_index([root], settings.index_dir,
-                             IndexSettings(model=settings.model, user_dict=settings.user_dict,
-                                           embed_precision=settings.embed_precision),
-                             settings.cache_dir, progress=lambda stage, total: _Bar(self, stage, total),
-                             threads=settings.threads, wait=True, embedder=searcher.embedder)
+        report = run_build(settings, [root], progress=lambda stage, total: _Bar(self, stage, total),
+                           wait=True, embedder=searcher.embedder)
         return report.as_dict()
 
     # -- what GET /api/index shows

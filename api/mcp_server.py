@@ -160,12 +160,12 @@ def _reloading(searcher, every_s: float) -> SearcherProvider:
 def run_stdio(settings) -> int:
     """Serve MCP on stdin/stdout until the client closes it. stdout carries only the protocol:
     anything printed while the model and index load goes to stderr, as do all logs."""
-    from .service import open_searcher
+    from .service import open_searcher, where_indexed
 
     with contextlib.redirect_stdout(sys.stderr):
         searcher = open_searcher(settings)
         server = build_server(_reloading(searcher, settings.reload_check_s))
-    log.info("serving MCP on stdio: %d documents from %s", len(searcher.documents()), settings.index_dir)
+    log.info("serving MCP on stdio: %d documents from %s", len(searcher.documents()), where_indexed(settings))
     try:
         anyio.run(server.run_stdio_async)
     except KeyboardInterrupt:

@@ -249,4 +249,4 @@ async def readyz(service: ServiceDep):
         return JSONResponse({"error": {"code": exc.code, "message": str(exc)}}, status_code=503)
     manifest = searcher.index.manifest
     return {"status": "ready", "generation": searcher.index.generation.name, "model": manifest["model"]["name"],
-            "documents": len(manifest.get("sources", {})), "passages": manifest["counts"]["passages"]}
+            "documents": manifest["counts"].get("documents", len(manifest.get("sources", {}))), "passages": manifest["counts"]["passages"]}

@@ -24,7 +24,7 @@ from wenda.indexer.version import VERSION
 
 from .routes_middleware import (AccessLogMiddleware, ApiKeyGuard, BodyLimitMiddleware, error_response,
                                 install_error_handlers)
-from .service import STATIC_DIR, Service
+from .service import STATIC_DIR, Service, where_indexed
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def serve(settings: Settings) -> int:
             if self.started:
                 host = f"[{settings.host}]" if ":" in settings.host else settings.host
                 print(f"wenda: serving http://{host}:{settings.port}/  (API docs at /docs; "
-                      f"/readyz says when {settings.index_dir} is loaded)", file=sys.stderr, flush=True)
+                      f"/readyz says when {where_indexed(settings)} is loaded)", file=sys.stderr, flush=True)
 
         def handle_exit(self, sig, frame) -> None:
             super().handle_exit(sig, frame)

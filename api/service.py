@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from wenda.indexer.errors import IndexCorrupt, IndexMissing, NotReady, RequestTimeout, WendaError
+from wenda.indexer.errors import BackendUnavailable, IndexCorrupt, IndexMissing, NotReady, RequestTimeout, WendaError
 from wenda.indexer.manifest import build_identity
 
 from .settings import Settings
@@ -31,13 +31,64 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_BATCH = 16
 
 
-def open_searcher(settings: Settings):
-    """The Searcher of ``settings``' index, for any surface."""
+def open_searcher(settings: Settings, embedder=None):
+    """The Searcher of ``settings``' index (the local folder or the Milvus collection), for any surface."""
     from wenda.search import Searcher
 
-    return Searcher.open(settings.index_dir, model=settings.model, cache_dir=settings.cache_dir,
-                         threads=settings.threads, max_query_chars=settings.max_query_chars,
-                         max_k=settings.max_k)
+    limits = {"model": settings.model, "cache_dir": settings.cache_dir, "threads": settings.threads,
+              "max_query_chars": settings.max_query_chars, "max_k": settings.max_k, "embedder": embedder}
+    if settings.backend == "milvus":
+        from wenda.search.milvus_index import MilvusIndex
+
+        return Searcher.over(MilvusIndex.open(settings.milvus_target()), **limits)
+    return Searcher.open(settings.index_dir, **limits)
+
+
+def where_indexed(settings: Settings) -> str:
+    """The index ``settings`` name, for messages: the folder or the Milvus collection."""
+    return settings.milvus_target().describe() if settings.backend == "milvus" else str(settings.index_dir)
+
+
+def run_build(settings: Settings, paths: list[Path], rebuild: bool = False, progress=None, wait: bool = False,
+              embedder=None, index_settings=None, from_index: Path | None = None, crash_at_step: int | None = None):
+    """`wenda index` into the backend ``settings`` choose; the BuildReport."""
+    from wenda.indexer.build import IndexSettings, build_index
+    from wenda.indexer.progress import NO_PROGRESS
+
+    index_settings = index_settings or IndexSettings(model=settings.model, user_dict=settings.user_dict,
+                                                     embed_precision=settings.embed_precision)
+    common = {"progress": progress or NO_PROGRESS, "crash_at_step": crash_at_step, "threads": settings.threads,
+              "embedder": embedder}
+    if settings.backend == "milvus":
+        from wenda.indexer.backends.milvus_build import MilvusBuilder
+
+        builder = MilvusBuilder(settings.milvus_target(), index_settings, settings.cache_dir, **common)
+        if from_index is not None:
+            return builder.copy_local(from_index, rebuild=rebuild)
+        return builder.build(paths, rebuild=rebuild)
+    if from_index is not None:
+        from wenda.indexer.errors import BadInput
+
+        raise BadInput("--from-index copies a local index into Milvus: add --backend milvus --milvus-uri URI")
+    return build_index(paths, settings.index_dir, index_settings, settings.cache_dir, rebuild=rebuild, wait=wait,
+                       **common)
+
+
+def corpus_of(settings: Settings, given: list[Path]) -> list[Path]:
+    """What `wenda index` indexes: ``given``, else the corpus the index records, else the seeds."""
+    if settings.backend == "milvus":
+        from wenda.indexer.backends.milvus_build import recorded_milvus_corpus
+
+        return given or recorded_milvus_corpus(settings.milvus_target()) or list(settings.corpus_paths)
+    from wenda.indexer.build import corpus_to_index
+
+    return corpus_to_index(settings.index_dir, given, list(settings.corpus_paths))
+
+
+def _identity(generation) -> tuple:
+    """What tells one served build from another: a local build folder's identity, or the name of a
+    Milvus revision (search/backend.py: ``generation``)."""
+    return build_identity(generation) if isinstance(generation, Path) else (generation.name,)
 
 
 def cpu_slots(settings: Settings) -> int:
@@ -200,25 +251,25 @@ class Service:
             searcher = open_searcher(self.settings)
         except WendaError as exc:
             if str(exc) != str(self.error):         # retried every reload_check_s: say it once
-                log.error("cannot serve the index in %s: %s", self.settings.index_dir, exc)
+                log.error("cannot serve the index in %s: %s", where_indexed(self.settings), exc)
             self.error = exc
             return
         except Exception as exc:  # noqa: BLE001 - reported by /readyz, traceback to the log
             log.exception("loading the index failed")
             self.error = WendaError(f"loading the index failed: {exc.__class__.__name__}; see the server log")
             return
-        if build_identity(searcher.index.generation) == self._failed_check:
+        if _identity(searcher.index.generation) == self._failed_check:
             searcher.index.close()
             return                          # self.error still says why
         self._searcher, self.error = searcher, None
         log.info("ready: %d documents, %d passages from %s (build %s)", len(searcher.documents()),
-                 searcher.index.manifest["counts"]["passages"], self.settings.index_dir, searcher.index.generation.name)
+                 searcher.index.manifest["counts"]["passages"], where_indexed(self.settings), searcher.index.generation.name)
 
     def check_for_new_build(self) -> None:
         """Called every reload_check_s: switch to a newer build, or retry a failed first load once
         an index exists."""
         if self._searcher is None:
-            if isinstance(self.error, (IndexMissing, IndexCorrupt)):
+            if isinstance(self.error, (IndexMissing, IndexCorrupt, BackendUnavailable)):
                 self.start_loading()        # the error stays visible until a load succeeds
             return
         try:
@@ -241,7 +292,7 @@ class Service:
         except IndexCorrupt as exc:
             gen = searcher.index.generation
             log.error("the served index build %s failed its full check, no longer serving it: %s", gen.name, exc)
-            self._failed_check = build_identity(gen)
+            self._failed_check = _identity(gen)
             if self._searcher is searcher:
                 self._searcher, self.error = None, exc
             return

@@ -9,10 +9,11 @@ start-up with one line naming the variable, instead of zero hits or instant 504s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import field, fields, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError
@@ -60,6 +61,12 @@ def _origins(value: tuple[str, ...]) -> tuple[str, ...]:
     return value
 
 
+def _collection(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,200}", value):
+        raise ValueError("must be letters, digits and _, starting with a letter or _")
+    return value
+
+
 def _not_blank(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise ValueError("must not be blank")
@@ -99,6 +106,11 @@ class Settings:
     llm_api_key: Text = None
     llm_timeout_s: Seconds = 30.0
     llm_context_tokens: Annotated[int, Field(ge=256)] = 3000   # budget for question + passages sent to the LLM
+    # where the index is kept: the local folder (index_dir) or a Milvus collection
+    backend: Literal["local", "milvus"] = "local"
+    milvus_uri: Text = None                 # a milvus-lite data folder (./milvus.db) or http://host:19530
+    milvus_collection: Annotated[str, AfterValidator(_collection)] = "wenda"
+    milvus_token: Text = None               # user:password or an API key of a Milvus server
     # testing hook: kill `wenda index` at build step N (crash-safety tests)
     fault_step: Annotated[int | None, Field(ge=0)] = None
 
@@ -117,6 +129,19 @@ class Settings:
             return cls(**values)
         except ValidationError as exc:
             raise BadInput(_describe(exc, lambda name: ENV_VARS.get(name, name))) from None
+
+    def milvus_target(self):
+        """The Milvus collection of ``--backend milvus`` (BadInput without a URI)."""
+        from wenda.indexer.backends.milvus import Target
+
+        if not self.milvus_uri:
+            raise BadInput("--backend milvus needs --milvus-uri URI (or WENDA_MILVUS_URI): a milvus-lite data "
+                           "folder such as ./milvus.db, or a server such as http://127.0.0.1:19530")
+        uri = self.milvus_uri.strip()
+        if not (re.match(r"(https?|tcp|unix)://", uri) or uri.rstrip("/").endswith(".db")):
+            raise BadInput(f"--milvus-uri must be a milvus-lite data folder ending in .db (./milvus.db) or a "
+                           f"server URL such as http://127.0.0.1:19530, not {uri!r}")
+        return Target(uri, self.milvus_collection, self.milvus_token)
 
     def with_flags(self, **flags) -> "Settings":
         """A copy with the given command-line flags applied (None = flag not given)."""
@@ -138,6 +163,8 @@ ENV_VARS = {
     "llm_base_url": "WENDA_LLM_BASE_URL", "llm_model": "WENDA_LLM_MODEL", "llm_api_key": "WENDA_LLM_API_KEY",
     "llm_timeout_s": "WENDA_LLM_TIMEOUT", "llm_context_tokens": "WENDA_LLM_CONTEXT_TOKENS",
     "fault_step": "WENDA_FAULT_STEP",
+    "backend": "WENDA_BACKEND", "milvus_uri": "WENDA_MILVUS_URI", "milvus_collection": "WENDA_MILVUS_COLLECTION",
+    "milvus_token": "WENDA_MILVUS_TOKEN",
 }
 
 _RULES = {

@@ -181,24 +181,7 @@ class Builder:
     # -- the pipeline
     def _build_locked(self, paths: list[Path], root: Path, rebuild: bool) -> BuildReport:
         self._remove_stale_builds()
-        files, skipped = discover(paths, root)
-        self._step("discovered")
-        decoded: dict[str, DecodedFile] = {}
-        bar = self.progress("reading", len(files))
-        for src in files:
-            result = read_source(src, self.settings.max_file_bytes)
-            if isinstance(result, Skipped):
-                skipped.append(result)
-            else:
-                decoded[result.source] = result
-            bar.update(1)
-        bar.close()
-        for s in skipped:
-            log.warning("skipped %s: %s", s.source, s.reason)
-        self._step("read")
-        if not decoded:
-            raise BadInput(f"no indexable text under {', '.join(map(str, paths))} "
-                           f"(looked for {', '.join(SUFFIXES)} files)")
+        decoded, skipped = read_corpus(self, paths, root)
 
         previous, old_manifest = self._previous_generation(rebuild)
         from .embed import canonical_model_name    # here: embed.py is not needed by every caller of build.py
@@ -279,14 +262,8 @@ class Builder:
         new_passages: list[Passage] = []
         bar = self.progress("chunking", len(to_chunk))
         for source in to_chunk:
-            f = decoded[source]
-            x = f.extracted
-            title, passages = chunk_document(source, x.text, settings.chunking, headings=x.headings,
-                                             paragraph_ends=x.paragraph_ends, pages=x.pages, title=x.title)
-            if not passages:
-                log.warning("skipped %s: no paragraphs of text found", source)
-            new_docs.append(Document(source, title, x.text, f.sha256, x.encoding, x.kind,
-                                     tuple((p.page, p.start, p.end) for p in x.pages)))
+            doc, passages = chunk_file(decoded[source], settings)
+            new_docs.append(doc)
             new_passages.extend(passages)
             bar.update(1)
             self._step(f"chunked {source}")
@@ -437,6 +414,40 @@ class Builder:
             if entry.name.startswith(GENERATION_PREFIX) and entry.is_dir() and entry.name not in keep:
                 if not remove_generation_unless_held(entry):
                     log.info("kept %s: a reader still serves it", entry.name)
+
+
+def read_corpus(builder: "Builder", paths: list[Path], root: Path) -> tuple[dict[str, DecodedFile], list[Skipped]]:
+    """The readable files under ``paths`` by source, and the skipped ones with their reasons."""
+    files, skipped = discover(paths, root)
+    builder._step("discovered")
+    decoded: dict[str, DecodedFile] = {}
+    bar = builder.progress("reading", len(files))
+    for src in files:
+        result = read_source(src, builder.settings.max_file_bytes)
+        if isinstance(result, Skipped):
+            skipped.append(result)
+        else:
+            decoded[result.source] = result
+        bar.update(1)
+    bar.close()
+    for s in skipped:
+        log.warning("skipped %s: %s", s.source, s.reason)
+    builder._step("read")
+    if not decoded:
+        raise BadInput(f"no indexable text under {', '.join(map(str, paths))} "
+                       f"(looked for {', '.join(SUFFIXES)} files)")
+    return decoded, skipped
+
+
+def chunk_file(f: DecodedFile, settings: IndexSettings) -> tuple[Document, list[Passage]]:
+    """A read file as its Document and passages."""
+    x = f.extracted
+    title, passages = chunk_document(f.source, x.text, settings.chunking, headings=x.headings,
+                                     paragraph_ends=x.paragraph_ends, pages=x.pages, title=x.title)
+    if not passages:
+        log.warning("skipped %s: no paragraphs of text found", f.source)
+    return Document(f.source, title, x.text, f.sha256, x.encoding, x.kind,
+                    tuple((p.page, p.start, p.end) for p in x.pages)), passages
 
 
 def corpus_to_index(index_dir: Path, given: list[Path], default: list[Path]) -> list[Path]:

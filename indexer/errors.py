@@ -120,3 +120,10 @@ class UnsupportedMediaType(WendaError):
 
     http_status = 415
     code = "unsupported_media_type"
+
+
+class BackendUnavailable(WendaError):
+    """The Milvus that holds the index cannot be reached (down, wrong address, wrong token)."""
+
+    http_status = 503
+    code = "backend_unavailable"

@@ -13,12 +13,20 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fnmatch
+from collections.abc import Sequence
+
+import numpy as np
+
 from wenda.indexer import vectors
-from wenda.indexer.errors import IndexCorrupt
+from wenda.indexer.core_watch import WATCH
+from wenda.indexer.errors import BadInput, IndexCorrupt
 from wenda.indexer.manifest import (USER_DICT_FILE, GenerationLease, current_generation, read_manifest,
                                    repair_hint, verify_files)
 from wenda.indexer.store import STORE_FILE, StoreReader
 from wenda.indexer.tokens import Analyzer
+
+from .lexical import ViewScores, view_scores
 
 log = logging.getLogger("wenda.search")
 
@@ -73,6 +81,45 @@ class LoadedIndex:
     def close(self) -> None:
         """Release the store and the lease now (otherwise when the last reference goes)."""
         self._finalizer()
+
+    # -- the SearchBackend of search/backend.py
+    @property
+    def half_vectors(self) -> bool:
+        return vectors.kind_of(self.vectors) != "flat"
+
+    def allowed(self, doc: str | None) -> np.ndarray | None:
+        if not doc:
+            return None
+        ids = self.store.rowids_matching(doc)
+        if not ids:
+            sources = [d["source"] for d in self.store.documents()]
+            if not any(fnmatch.fnmatchcase(s, doc) for s in sources):
+                raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
+        return np.array(ids, dtype=np.int64)
+
+    def dense(self, queries: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        # One FAISS thread for a few queries: splitting one exact search over OpenMP threads took
+        # 26-34 ms at 10^5 vectors against 6.4 ms on one thread with the other core busy at all
+        # (bench/results.md); batches take the BLAS path, where threads pay.
+        vectors.set_threads(WATCH.threads() if len(queries) >= 20 else 1)
+        return vectors.search(self.vectors, queries, depth, allowed)
+
+    def lexical(self, view: str, query: str, terms: list[str], depth: int, doc: str | None,
+                allowed: np.ndarray | None) -> ViewScores:
+        return view_scores(self.store, view, terms, depth, doc, allowed)
+
+    def vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        return vectors.reconstruct(self.vectors, ids)
+
+    def term_in_corpus(self, grams: list[str], ignore_source: str | None = None) -> bool:
+        phrase = '"' + " ".join(g.replace('"', '""') for g in grams) + '"'
+        found = [r for r, _ in self.store.lexical(phrase, 1 if ignore_source is None else 50, view="grams")]
+        if ignore_source is not None:
+            found = [r for r, sp in self.store.passages_by_rowid(found).items() if sp.passage.source != ignore_source]
+        return bool(found)
+
+    def verify_full(self) -> None:
+        verify_files(self.generation, self.manifest, full=True)
 
 
 def _release(store: StoreReader | None, lease: GenerationLease | None) -> None:

@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense (FAISS) + lexical (FTS5 BM25 over jieba tokens and over character
-bigrams), fused into one ranking (search/fusion.py).
+bigrams), fused into one ranking (search/fusion.py). The candidates come from a backend
+(search/backend.py): the local index folder or Milvus.
 
     from wenda.search import Searcher
     searcher = Searcher.open("index")
@@ -10,7 +11,6 @@ bigrams), fused into one ranking (search/fusion.py).
 """
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import threading
@@ -22,17 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wenda.indexer import vectors
 from wenda.indexer.corpus import strip_surrogates
-from wenda.indexer.core_watch import WATCH
 from wenda.indexer.errors import BadInput, IndexMismatch, InputTooLarge, NotFound, WendaError
-from wenda.indexer.manifest import build_identity, current_generation, verify_files
+from wenda.indexer.manifest import build_identity, current_generation
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import mark_terms
 
 from .answerer import Answerer
 from .fusion import FusionParams, fuse
-from .lexical import view_scores
+from .backend import SearchBackend
 from .llm import LLMConfig
 from .open_index import LoadedIndex
 from .records import Answer, Hit, Scores, SearchResult
@@ -81,7 +79,7 @@ class _Pool:
 
 
 class Searcher:
-    def __init__(self, index: LoadedIndex, embedder, fusion: FusionParams = FusionParams(),
+    def __init__(self, index: SearchBackend, embedder, fusion: FusionParams = FusionParams(),
                  max_query_chars: int = DEFAULT_MAX_QUERY_CHARS, max_k: int = DEFAULT_MAX_K,
                  full_check: bool = False) -> None:
         self._index = index
@@ -105,6 +103,13 @@ class Searcher:
         """Load the index in ``index_dir`` and its model. Its files are checked against the manifest
         by size and a quick fingerprint (``full_check``: every byte's checksum; `verify_files`)."""
         index = LoadedIndex.open(Path(index_dir), full_check=full_check)
+        return cls.over(index, model, cache_dir, threads, embedder, fusion, full_check, **limits)
+
+    @classmethod
+    def over(cls, index: SearchBackend, model: str | None = None, cache_dir: Path | None = None,
+             threads: int | None = None, embedder=None, fusion: FusionParams | None = None,
+             full_check: bool = False, **limits) -> "Searcher":
+        """A Searcher over an opened backend (a LoadedIndex, a MilvusIndex) and its model."""
         if embedder is None:
             embedder = load_embedder_for(index.manifest, model, cache_dir, threads)
         else:
@@ -112,14 +117,14 @@ class Searcher:
         return cls(index, embedder, fusion or FusionParams(), full_check=full_check, **limits)
 
     @property
-    def index(self) -> LoadedIndex:
+    def index(self) -> SearchBackend:
         return self._index
 
-    def verify_full(self) -> LoadedIndex:
+    def verify_full(self) -> SearchBackend:
         """Read every byte of the served build against the manifest's checksums (IndexCorrupt if
         one differs); the index it checked."""
         index = self._index
-        verify_files(index.generation, index.manifest, full=True)
+        index.verify_full()
         return index
 
     @property
@@ -132,6 +137,8 @@ class Searcher:
         finish on the index they started with. Returns True when it switched. A build that cannot
         be served (damaged, another model) is logged once and not tried again until it changes:
         each try re-hashes every file."""
+        if not isinstance(self._index, LoadedIndex):
+            return self._switch_to(self._index.refreshed())
         try:
             live = current_generation(self._index.index_dir)
         except WendaError:      # a damaged pointer: keep serving the loaded index
@@ -160,6 +167,18 @@ class Searcher:
             log.info("switched to index build %s", fresh.generation.name)
             return True
 
+    def _switch_to(self, fresh: SearchBackend | None) -> bool:
+        """Serve ``fresh`` from now on (a backend without build folders: Milvus)."""
+        if fresh is None:
+            return False
+        with self._reload_lock:
+            check_model(fresh.manifest, self.embedder)
+            self._index = fresh
+            with self._cache_lock:
+                self._query_cache.clear()
+        log.info("switched to %s", fresh.generation.name)
+        return True
+
     # -- searching
     def search(self, query: str, k: int = 5, doc: str | None = None) -> SearchResult:
         return self.search_batch([query], k=k, doc=doc)[0]
@@ -169,14 +188,10 @@ class Searcher:
         index = self._index               # one index for the whole batch, even across a reload
         cleaned = [clean_query(q, self.max_query_chars) for q in queries]
         k = check_k(k, self.max_k)
-        allowed = self._allowed_ids(index, doc)
+        allowed = index.allowed(doc)
         qvecs = self.embed_queries(cleaned)
-        # One FAISS thread for a few queries: splitting one exact search over OpenMP threads took
-        # 26-34 ms at 10^5 vectors against 6.4 ms on one thread with the other core busy at all
-        # (bench/results.md); batches take the BLAS path, where threads pay.
-        vectors.set_threads(WATCH.threads() if len(cleaned) >= 20 else 1)
         depth = max(self.fusion.candidates, k * 3)
-        dense_scores, dense_ids = vectors.search(index.vectors, qvecs, depth, allowed)
+        dense_scores, dense_ids = index.dense(qvecs, depth, allowed)
         results = []
         for i, query in enumerate(cleaned):
             terms = index.analyzer.tokens(query)
@@ -211,23 +226,13 @@ class Searcher:
             out = [fresh[q] if vec is None else vec for q, vec in zip(queries, out)]
         return np.vstack(out).astype(np.float32)
 
-    def _allowed_ids(self, index: LoadedIndex, doc: str | None) -> np.ndarray | None:
-        if not doc:
-            return None
-        ids = index.store.rowids_matching(doc)
-        if not ids:
-            sources = [d["source"] for d in index.store.documents()]
-            if not any(fnmatch.fnmatchcase(s, doc) for s in sources):
-                raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
-        return np.array(ids, dtype=np.int64)
-
-    def _pool(self, index: LoadedIndex, query: str, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
-              dense_ids: np.ndarray, depth: int, doc: str | None, allowed: np.ndarray | None = None) -> _Pool:
+    def _pool(self, index: SearchBackend, query: str, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
+              dense_ids: np.ndarray, depth: int, doc: str | None, allowed: object | None = None) -> _Pool:
         """Union of the top ``depth`` of each retriever, every candidate scored by all of them."""
         found = dense_ids >= 0
         dense_ids, dense_scores = dense_ids[found], dense_scores[found]
         views = {"words": terms, "grams": index.analyzer.grams(query)}
-        lexical = {view: view_scores(index.store, view, view_terms, depth, doc, allowed)
+        lexical = {view: index.lexical(view, query, view_terms, depth, doc, allowed)
                    for view, view_terms in views.items()}
         rowids = np.unique(np.concatenate([dense_ids, *(v.top_ids for v in lexical.values())]))
         dense = np.zeros(len(rowids), dtype=np.float64)
@@ -241,13 +246,13 @@ class Searcher:
             known = set(dict.fromkeys(dense_ids.tolist()))
             tops = [dict.fromkeys(v.top_ids.tolist()) for v in lexical.values()]
             only = [r for r in known.union(*tops) if r not in known]
-            dense[np.searchsorted(rowids, only)] = vectors.reconstruct(index.vectors, only) @ qvec
+            dense[np.searchsorted(rowids, only)] = index.vectors_of(only) @ qvec
         signals = {"dense": dense}
         for view, scores in lexical.items():
             signals[view] = scores.among(rowids)
         return _Pool(rowids, signals)
 
-    def _rank(self, index: LoadedIndex, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
+    def _rank(self, index: SearchBackend, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
         if len(pool.rowids) == 0:
             return []
         fused = fuse(pool.signals, self.fusion)
@@ -288,7 +293,7 @@ class Searcher:
         results = self.search_batch(questions, k=max(k, answerer.passages), doc=doc)
         return [answerer.answer(r, started, k, llm, on_text) for r in results]
 
-    def _answerer(self, index: LoadedIndex) -> Answerer:
+    def _answerer(self, index: SearchBackend) -> Answerer:
         cached = self._answerer_cache      # one read: a reload may replace it meanwhile
         if cached is None or cached.index is not index:
             cached = self._answerer_cache = Answerer(index, self.embedder)
@@ -320,11 +325,11 @@ class Searcher:
         return meta, text, store.passages_of(source)
 
 
-def _half_queries(index: LoadedIndex, embedder) -> bool:
+def _half_queries(index: SearchBackend, embedder) -> bool:
     """Embed queries with bfloat16 matrix products when the index already trades exactness for
     speed (float16 vectors or HNSW, past 50,000 passages: indexer/vectors.py). Small indexes stay
     float32 throughout, so their results are exactly what the model gives."""
-    return vectors.kind_of(index.vectors) != "flat" and bool(getattr(embedder, "half_available", False))
+    return index.half_vectors and bool(getattr(embedder, "half_available", False))
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:
