@@ -10,6 +10,11 @@ operations. The arithmetic repeats fts5_aux.c's, operation for operation and phr
 float64: the scores are bit-for-bit FTS5's (tests/test_postings.py).
 
 Stores written before this module have no postings tables; the searcher then asks FTS5.
+
+Packed (index format 2): a term's passage numbers are stored as gaps in the narrowest unsigned
+integer that holds its largest gap (most common terms' gaps fit a byte), and its term
+frequencies not at all when every one is 1 (most terms in 200-character passages); the table is
+keyed by (view, term) itself, so the terms are not stored a second time in an index.
 """
 from __future__ import annotations
 
@@ -23,8 +28,8 @@ import numpy as np
 K1 = 1.2            # fts5_aux.c bm25 constants
 B = 0.75
 _SCHEMA = """
-CREATE TABLE postings (view TEXT NOT NULL, term TEXT NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL);
-CREATE UNIQUE INDEX postings_by_term ON postings(view, term);
+CREATE TABLE postings (view TEXT NOT NULL, term TEXT NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL,
+                       PRIMARY KEY (view, term)) WITHOUT ROWID;
 CREATE TABLE postings_rows (view TEXT PRIMARY KEY, rowids BLOB NOT NULL, lengths BLOB NOT NULL);
 """
 # A query term made only of these characters is one FTS5 token (unicode61 with tokenchars '.%'):
@@ -82,11 +87,27 @@ def _read_docs(conn: sqlite3.Connection, inst: str, first: str, last: str) -> np
     return np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
 
 
+_GAP_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}
+
+
 def _posting(view: str, term: str, numbers: np.ndarray) -> tuple:
-    """One term's row: passage numbers (int32) and term frequencies (uint8, or uint16 if needed)."""
+    """One term's row: passage numbers as gaps (a width byte, then uint8/16/32 gaps, the first
+    from 0) and term frequencies (nothing when all are 1, else uint8, or uint16 if needed)."""
     docs, tfs = np.unique(numbers, return_counts=True)
-    tfs = tfs.astype(np.uint8 if tfs.max() < 256 else np.uint16)
-    return view, term, docs.astype(np.int32).tobytes(), tfs.tobytes()
+    gaps = np.diff(docs, prepend=0)
+    width = next(w for w, t in _GAP_TYPES.items() if gaps.max() <= np.iinfo(t).max)
+    packed = bytes([width]) + gaps.astype(_GAP_TYPES[width]).tobytes()
+    if tfs.max() == 1:
+        return view, term, packed, b""
+    return view, term, packed, tfs.astype(np.uint8 if tfs.max() < 256 else np.uint16).tobytes()
+
+
+def unpack(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(passage numbers, term frequencies as float64) of one stored posting row."""
+    docs = np.cumsum(np.frombuffer(raw_docs, dtype=_GAP_TYPES[raw_docs[0]], offset=1), dtype=np.int64)
+    if not raw_tfs:
+        return docs, np.ones(len(docs))
+    return docs, np.frombuffer(raw_tfs, dtype=np.uint8 if len(raw_tfs) == len(docs) else np.uint16).astype(np.float64)
 
 
 class Postings:
@@ -127,9 +148,7 @@ class Postings:
                 if not _ONE_TOKEN.fullmatch(term):
                     return None
                 continue                  # not in the corpus: adds 0 to every passage, as in FTS5
-            raw_docs, raw_tfs = found[term]
-            docs = np.frombuffer(raw_docs, dtype=np.int32)
-            tf = np.frombuffer(raw_tfs, dtype=np.uint8 if len(raw_tfs) == len(docs) else np.uint16).astype(np.float64)
+            docs, tf = unpack(*found[term])
             # fts5_aux.c: idf = log((N - nHit + 0.5) / (nHit + 0.5)), floored at 1e-6
             idf = math.log((self.rows - len(docs) + 0.5) / (len(docs) + 0.5))
             if idf <= 0.0:

@@ -1,7 +1,7 @@
 """The passage store: one SQLite file holding documents, passages and an FTS5 table over their
 jieba tokens. Readable with any SQLite client::
 
-    sqlite3 index/gen-*/passages.sqlite "select passage_id, section, text from passages limit 3"
+    sqlite3 index/gen-*/passages.sqlite "select source, paragraph, section, text from passages limit 3"
 """
 from __future__ import annotations
 
@@ -16,10 +16,15 @@ from pathlib import Path
 from . import postings
 from .errors import IndexCorrupt
 from .manifest import repair_hint_from_disk
-from .records import Document, Passage
+from .records import Document, Passage, passage_key, passage_rowid
 
 STORE_FILE = "passages.sqlite"
 
+# Format 2 (indexer/manifest.py FORMAT_VERSION): each piece of text is stored once where it is
+# needed (bench/store.md has what each table cost before): no passage_id column (it is
+# "<source>#<paragraph>", its rowid a hash of it), ``clean`` only where it differs from ``text``,
+# and the bigram view's FTS5 table is contentless (its text is derived from ``clean``), so only
+# its index is kept.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -33,18 +38,16 @@ CREATE TABLE documents (
     pages    TEXT NOT NULL DEFAULT '[]'     -- PDFs: JSON [[page, start, end], ...] into text
 );
 CREATE TABLE passages (
-    id         INTEGER PRIMARY KEY,       -- stable hash of passage_id; also the FAISS id
-    passage_id TEXT NOT NULL UNIQUE,      -- "<source>#<paragraph>"
+    id         INTEGER PRIMARY KEY,       -- passage_rowid("<source>#<paragraph>"); also the FAISS id
     source     TEXT NOT NULL REFERENCES documents(source),
     paragraph  INTEGER NOT NULL,
     section    TEXT NOT NULL,             -- JSON array, outermost heading first
     start      INTEGER NOT NULL,          -- character offsets into documents.text
     "end"      INTEGER NOT NULL,
     text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
-    clean      TEXT NOT NULL,             -- what was embedded and tokenised
+    clean      TEXT,                      -- what was embedded and tokenised; NULL: the same as text
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
-    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
-    grams      TEXT NOT NULL,             -- space-separated character bigrams (folded)
+    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded): passages_fts's content
     pages      TEXT NOT NULL DEFAULT '[]' -- PDFs: JSON [[page, start, end], ...] of the passage's parts
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
@@ -53,15 +56,13 @@ CREATE VIRTUAL TABLE passages_fts USING fts5(
     tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
 );
 CREATE VIRTUAL TABLE passages_grams USING fts5(
-    grams, content='passages', content_rowid='id',
+    grams, content='',
     tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
 );
 """
 
-_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, grams, pages"
+_PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, pages"
 _DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages"
-# Columns added after format 1's first stores, with the value an older store's rows get.
-_ADDED = {"passages": {"pages": "'[]'"}, "documents": {"kind": "'text'", "pages": "'[]'"}}
 _LEXICAL_TABLES = {"words": "passages_fts", "grams": "passages_grams"}
 
 
@@ -90,42 +91,50 @@ def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
 def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]],
                     grams: Sequence[list[str]]) -> None:
     conn.executemany(
-        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(p.rowid, p.passage_id, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
-          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks), " ".join(gr),
-          json.dumps([list(pg) for pg in p.pages]))
-         for p, toks, gr in zip(passages, tokens, grams)])
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(p.rowid, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
+          p.start, p.end, p.text, None if p.clean == p.text else p.clean, json.dumps([list(s) for s in p.spans]),
+          " ".join(toks), json.dumps([list(pg) for pg in p.pages]))
+         for p, toks in zip(passages, tokens)])
+    _insert_grams(conn, [(p.rowid, " ".join(gr)) for p, gr in zip(passages, grams)])
 
 
-def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str]) -> None:
-    """Carry unchanged documents and their passages over from the previous build."""
+def _insert_grams(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> None:
+    conn.executemany(f"INSERT INTO {_LEXICAL_TABLES['grams']}(rowid, grams) VALUES (?, ?)", rows)
+
+
+def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str], analyzer=None) -> None:
+    """Carry unchanged documents and their passages over from the previous build. Their bigrams
+    are derived again from the clean text (``analyzer.grams``: folding and a regular expression,
+    no jieba, so no user dictionary is involved): the contentless bigram table cannot return them."""
+    if analyzer is None:
+        from .tokens import Analyzer
+
+        analyzer = Analyzer()
     conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_store}?mode=ro",))
     try:
         conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
         conn.executemany("INSERT INTO keep VALUES (?)", [(s,) for s in sources])
         for table, columns in (("documents", _DOCUMENT_COLUMNS), ("passages", _PASSAGE_COLUMNS)):
-            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {_old_columns(conn, table, columns)} "
+            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} "
                          f"FROM old.{table} WHERE source IN (SELECT source FROM keep)")
+        rows = conn.execute("SELECT id, coalesce(clean, text) FROM old.passages "
+                            "WHERE source IN (SELECT source FROM keep)")
+        while batch := rows.fetchmany(10_000):
+            _insert_grams(conn, [(rowid, " ".join(analyzer.grams(clean))) for rowid, clean in batch])
         conn.commit()
         conn.execute("DROP TABLE keep")
     finally:
         conn.execute("DETACH DATABASE old")
 
 
-def _old_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
-    """The select list reading ``columns`` from the previous build's table, with defaults for the
-    columns a store written before them lacks."""
-    have = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
-    return ", ".join(c if c.strip('"') in have else _ADDED[table][c]
-                     for c in (c.strip() for c in columns.split(",")))
-
-
 def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
     """Fill the FTS tables and their posting arrays (indexer/postings.py), compact, and close: the
     file is complete and never written again.
     ``checkpoint(name)`` is called between steps (the builder's crash-injection points)."""
-    for table in _LEXICAL_TABLES.values():
-        conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
+    for view, table in _LEXICAL_TABLES.items():
+        if view == "words":         # external content: indexed from passages.tokens here
+            conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
         conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
         conn.commit()
         checkpoint(f"{table} built")
@@ -140,17 +149,11 @@ def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
     passage = Passage(
         source=row["source"], title=titles.get(row["source"], row["source"]),
         section=tuple(json.loads(row["section"])), paragraph=row["paragraph"],
-        start=row["start"], end=row["end"], text=row["text"], clean=row["clean"],
+        start=row["start"], end=row["end"], text=row["text"],
+        clean=row["text"] if row["clean"] is None else row["clean"],
         spans=tuple(tuple(s) for s in json.loads(row["spans"])),
         pages=tuple(tuple(pg) for pg in json.loads(row["pages"])))
     return StoredPassage(row["id"], passage, tuple(row["tokens"].split()))
-
-
-def _readable_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
-    """``columns`` as a select list that also reads a store written before some of them existed."""
-    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-    return ", ".join(c if c.strip('"') in have else f"{_ADDED[table][c]} AS {c}"
-                     for c in (c.strip() for c in columns.split(",")))
 
 
 class StoreReader:
@@ -171,8 +174,8 @@ class StoreReader:
             self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             self.titles = dict(conn.execute("SELECT source, title FROM documents").fetchall())
             self.passage_count = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
-            self._columns = _readable_columns(conn, "passages", _PASSAGE_COLUMNS)
-            self._document_columns = {c.strip() for c in _readable_columns(conn, "documents", "kind, pages").split(",")}
+            self._columns = _PASSAGE_COLUMNS
+            conn.execute(f"SELECT {self._columns} FROM passages LIMIT 0")
         except sqlite3.DatabaseError as exc:
             self.close()
             raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); {repair_hint_from_disk(Path(path).parent.parent)}") from exc
@@ -209,9 +212,11 @@ class StoreReader:
         return found
 
     def passage_by_id(self, passage_id: str) -> StoredPassage | None:
-        row = self._conn().execute(f"SELECT {self._columns} FROM passages WHERE passage_id = ?",
-                                   (passage_id,)).fetchone()
-        return _row_to_passage(row, self.titles) if row else None
+        row = self._conn().execute(f"SELECT {self._columns} FROM passages WHERE id = ?",
+                                   (passage_rowid(passage_id),)).fetchone()
+        if row is None or passage_key(row["source"], row["paragraph"]) != passage_id:
+            return None
+        return _row_to_passage(row, self.titles)
 
     def passages_of(self, source: str, first: int = 1, last: int | None = None) -> list[StoredPassage]:
         rows = self._conn().execute(
@@ -257,16 +262,13 @@ class StoreReader:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]
 
     def documents(self) -> list[dict]:
-        kind = "d.kind" if "kind" in self._document_columns else "'text' AS kind"
         rows = self._conn().execute(
-            f"SELECT d.source, d.title, d.chars, d.sha256, {kind}, count(p.id) AS passages FROM documents d "
+            "SELECT d.source, d.title, d.chars, d.sha256, d.kind, count(p.id) AS passages FROM documents d "
             "LEFT JOIN passages p ON p.source = d.source GROUP BY d.source ORDER BY d.source").fetchall()
         return [dict(r) for r in rows]
 
     def document_pages(self, source: str) -> list[tuple[int, int, int]]:
         """(page, start, end) of each page of a PDF document in its text; [] for other documents."""
-        if "pages" not in self._document_columns:
-            return []
         row = self._conn().execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
         return [tuple(p) for p in json.loads(row[0])] if row else []
 
