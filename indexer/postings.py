@@ -25,6 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .lexicon import PostingsBuilder, tokenizer
+
 K1 = 1.2            # fts5_aux.c bm25 constants
 B = 0.75
 _SCHEMA = """
@@ -36,70 +38,41 @@ CREATE TABLE postings_rows (view TEXT PRIMARY KEY, rowids BLOB NOT NULL, lengths
 # absent from the vocabulary means absent from the corpus. Any other term not in the vocabulary
 # may be split by the tokenizer into a phrase, which only FTS5 can match.
 _ONE_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffa-z0-9.%]+")
-_CHUNK = 4_000_000   # instances per group_concat read
 
 
-def write(conn: sqlite3.Connection, tables: dict[str, str]) -> None:
-    """Posting arrays of each FTS5 table (``{view: table}``), from its finished index."""
+def write(conn: sqlite3.Connection, builders: dict[str, PostingsBuilder]) -> None:
+    """Posting arrays of each view from its collected term occurrences (indexer/lexicon.py)."""
     conn.executescript(_SCHEMA)
     rowids = np.array([r for r, in conn.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
-    for view, table in tables.items():
-        vocab, inst = f"temp.vocab_row_{view}", f"temp.vocab_instance_{view}"
-        conn.execute(f"CREATE VIRTUAL TABLE {vocab} USING fts5vocab(main, {table}, 'row')")
-        conn.execute(f"CREATE VIRTUAL TABLE {inst} USING fts5vocab(main, {table}, 'instance')")
-        try:
-            rows = conn.execute(f"SELECT term, cnt FROM {vocab}").fetchall()
-            lengths = np.zeros(len(rowids), dtype=np.int64)
-            for first, last in _term_ranges([c for _, c in rows]):
-                docs = _read_docs(conn, inst, rows[first][0], rows[last - 1][0])
-                if len(docs) != sum(c for _, c in rows[first:last]):
-                    raise sqlite3.DatabaseError(f"fts5vocab of {table} changed while it was read")
-                numbers = np.searchsorted(rowids, docs)
-                lengths += np.bincount(numbers, minlength=len(rowids))
-                ends = np.cumsum([c for _, c in rows[first:last]])
-                conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)",
-                                 (_posting(view, term, part) for (term, _), part in
-                                  zip(rows[first:last], np.split(numbers, ends[:-1]))))
-        finally:
-            conn.execute(f"DROP TABLE {vocab}")
-            conn.execute(f"DROP TABLE {inst}")
+    for view, builder in builders.items():
+        if not np.array_equal(np.sort(np.concatenate(builder._rowids or [np.zeros(0, np.int64)])), rowids):
+            raise sqlite3.DatabaseError(f"the {view} terms were not collected for every stored passage")
+        terms, starts, docs, tfs, lengths = builder.finish(rowids)
+        conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)", _rows(view, terms, starts, docs, tfs))
         conn.execute("INSERT INTO postings_rows VALUES (?, ?, ?)",
                      (view, rowids.tobytes(), lengths.astype(np.int32).tobytes()))
     conn.commit()
 
 
-def _term_ranges(counts: list[int]):
-    """[first, last) index ranges of terms with about _CHUNK instances together."""
-    first, total = 0, 0
-    for i, c in enumerate(counts):
-        total += c
-        if total >= _CHUNK:
-            yield first, i + 1
-            first, total = i + 1, 0
-    if first < len(counts):
-        yield first, len(counts)
-
-
-def _read_docs(conn: sqlite3.Connection, inst: str, first: str, last: str) -> np.ndarray:
-    """The doc (rowid) of every instance of the terms first..last, in index order."""
-    text, = conn.execute(f"SELECT group_concat(doc) FROM {inst} WHERE term >= ? AND term <= ?",
-                         (first, last)).fetchone()
-    return np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
-
-
 _GAP_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 
 
-def _posting(view: str, term: str, numbers: np.ndarray) -> tuple:
-    """One term's row: passage numbers as gaps (a width byte, then uint8/16/32 gaps, the first
-    from 0) and term frequencies (nothing when all are 1, else uint8, or uint16 if needed)."""
-    docs, tfs = np.unique(numbers, return_counts=True)
+def _rows(view: str, terms: list[str], starts: np.ndarray, docs: np.ndarray, tfs: np.ndarray):
+    """Each term's row: passage numbers as gaps (a width byte, then uint8/16/32 gaps, the first
+    from 0) and term frequencies (nothing when all are 1, else uint8, or uint16 if needed).
+    ``docs``/``tfs``: every term's ascending passage numbers and counts, one after the other."""
+    if not terms:
+        return
     gaps = np.diff(docs, prepend=0)
-    width = next(w for w, t in _GAP_TYPES.items() if gaps.max() <= np.iinfo(t).max)
-    packed = bytes([width]) + gaps.astype(_GAP_TYPES[width]).tobytes()
-    if tfs.max() == 1:
-        return view, term, packed, b""
-    return view, term, packed, tfs.astype(np.uint8 if tfs.max() < 256 else np.uint16).tobytes()
+    gaps[starts] = docs[starts]
+    widest = np.maximum.reduceat(gaps, starts)
+    most = np.maximum.reduceat(tfs, starts)
+    ends = [*starts[1:].tolist(), len(docs)]
+    for term, a, b, gap, tf in zip(terms, starts.tolist(), ends, widest.tolist(), most.tolist()):
+        width = 1 if gap < 256 else 2 if gap < 65536 else 4
+        packed = bytes([width]) + gaps[a:b].astype(_GAP_TYPES[width]).tobytes()
+        freqs = b"" if tf == 1 else tfs[a:b].astype(np.uint8 if tf < 256 else np.uint16).tobytes()
+        yield view, term, packed, freqs
 
 
 def unpack(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +86,9 @@ def unpack(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray]:
 class Postings:
     """One lexical view of a finished store, for scoring queries."""
 
-    def __init__(self, conn_of, view: str, rowids: np.ndarray, lengths: np.ndarray) -> None:
+    def __init__(self, conn_of, view: str, rowids: np.ndarray, lengths: np.ndarray, texts_of=None) -> None:
         self._conn_of = conn_of           # -> this thread's sqlite3 connection
+        self._texts_of = texts_of         # (view, rowids) -> the view's column texts, for phrases
         self.view = view
         self.rowids = rowids              # ascending; passage number = position
         self._lengths = lengths.astype(np.float64)
@@ -122,7 +96,7 @@ class Postings:
         self.avgdl = float(lengths.sum()) / float(max(self.rows, 1))
 
     @classmethod
-    def open(cls, conn_of, view: str) -> "Postings | None":
+    def open(cls, conn_of, view: str, texts_of=None) -> "Postings | None":
         conn = conn_of()
         try:
             row = conn.execute("SELECT rowids, lengths FROM postings_rows WHERE view = ?", (view,)).fetchone()
@@ -130,25 +104,37 @@ class Postings:
             return None
         if row is None:
             return None
-        return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32))
+        return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32),
+                   texts_of)
 
-    def scores(self, terms: Sequence[str]) -> np.ndarray | None:
-        """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in
-        the order of the FTS5 MATCH expression), or None when only FTS5 can match a term."""
-        found: dict[str, tuple[bytes, bytes]] = {}
+    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         unique = list(dict.fromkeys(terms))
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            found.update((t, (d, f)) for t, d, f in self._conn_of().execute(
+            found.update((t, unpack(d, f)) for t, d, f in self._conn_of().execute(
                 f"SELECT term, docs, tfs FROM postings WHERE view = ? AND term IN ({','.join('?' * len(chunk))})",
                 [self.view, *chunk]))
+        return found
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray | None:
+        """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in
+        the order of the FTS5 MATCH expression): each term is a phrase, as in that expression.
+        None only when the view cannot read its passages' text for a phrase of several tokens."""
+        found = self._fetch(terms)
         docs_parts, score_parts = [], []
         for term in terms:
-            if term not in found:
-                if not _ONE_TOKEN.fullmatch(term):
-                    return None
+            if term in found:
+                docs, tf = found[term]
+            elif _ONE_TOKEN.fullmatch(term):
                 continue                  # not in the corpus: adds 0 to every passage, as in FTS5
-            docs, tf = unpack(*found[term])
+            else:                         # FTS5 splits it: a phrase of its tokens
+                hit = self.phrase(tokenizer().split([term])[0])
+                if hit is None:
+                    return None
+                docs, tf = hit
+                if not len(docs):
+                    continue
             # fts5_aux.c: idf = log((N - nHit + 0.5) / (nHit + 0.5)), floored at 1e-6
             idf = math.log((self.rows - len(docs) + 0.5) / (len(docs) + 0.5))
             if idf <= 0.0:
@@ -162,6 +148,52 @@ class Postings:
         # bincount adds in input order: each passage's sum runs over the terms in MATCH order,
         # as fts5_aux.c's loop over phrases does
         return np.bincount(np.concatenate(docs_parts), weights=np.concatenate(score_parts), minlength=self.rows)
+
+    def candidates(self, tokens: Sequence[str]) -> np.ndarray:
+        """Passage numbers holding every one of ``tokens`` (FTS5 terms), ascending."""
+        found = self._fetch(tokens)
+        if not tokens or any(t not in found for t in tokens):
+            return np.zeros(0, dtype=np.int64)
+        parts = sorted((found[t][0] for t in dict.fromkeys(tokens)), key=len)
+        out = parts[0]
+        for other in parts[1:]:
+            out = out[np.isin(out, other, assume_unique=True)]
+        return out
+
+    def phrase(self, tokens: Sequence[str], among: np.ndarray | None = None, first_only: bool = False
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(passage numbers, occurrences) of the passages where ``tokens`` occur one after the
+        other, as an FTS5 phrase matches (every start position counts); ``among`` narrows the
+        candidates, ``first_only`` stops at the first passage found. None without the texts."""
+        if len(tokens) == 1:
+            docs, tf = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0)))
+            keep = np.ones(len(docs), bool) if among is None else np.isin(docs, among)
+            return docs[keep][:1 if first_only else None], tf[keep][:1 if first_only else None]
+        if not tokens:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if self._texts_of is None:
+            return None
+        cands = self.candidates(tokens)
+        if among is not None:
+            cands = cands[np.isin(cands, among)]
+        k, want = len(tokens), list(tokens)
+        docs, tfs = [], []
+        step = 16
+        i = 0
+        while i < len(cands):
+            chunk = cands[i:i + step]
+            seqs = tokenizer().split(self._texts_of(self.view, self.rowids[chunk].tolist()))
+            for number, seq in zip(chunk.tolist(), seqs):
+                n = sum(1 for j in range(len(seq) - k + 1) if seq[j:j + k] == want)
+                if n:
+                    docs.append(number)
+                    tfs.append(n)
+            if first_only and docs:
+                break
+            i += step
+            step = min(step * 4, 1024)
+        return np.array(docs[:1] if first_only else docs, dtype=np.int64), np.array(
+            tfs[:1] if first_only else tfs, dtype=np.float64)
 
     def numbers(self, rowids: np.ndarray) -> np.ndarray:
         """Passage numbers of rowids known to the store."""

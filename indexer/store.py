@@ -1,5 +1,5 @@
-"""The passage store: one SQLite file holding documents, passages and an FTS5 table over their
-jieba tokens. Readable with any SQLite client::
+"""The passage store: one SQLite file holding documents, passages and the posting arrays of their
+two lexical views (jieba tokens, character bigrams). Readable with any SQLite client::
 
     sqlite3 index/gen-*/passages.sqlite "select source, paragraph, section, text from passages limit 3"
 """
@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import postings
+import numpy as np
+
+from . import lexicon, postings
 from .errors import IndexCorrupt
+from .lexicon import PostingsBuilder
 from .manifest import repair_hint_from_disk
 from .records import Document, Passage, passage_key, passage_rowid
 
 STORE_FILE = "passages.sqlite"
 
-# Format 2 (indexer/manifest.py FORMAT_VERSION): each piece of text is stored once where it is
-# needed (bench/store.md has what each table cost before): no passage_id column (it is
-# "<source>#<paragraph>", its rowid a hash of it), ``clean`` only where it differs from ``text``,
-# and the bigram view's FTS5 table is contentless (its text is derived from ``clean``), so only
-# its index is kept.
+# Format 2 (indexer/manifest.py FORMAT_VERSION) keeps each thing once (bench/store.md measured
+# what each table cost in format 1): the lexical index is the posting arrays alone, with no FTS5
+# tables beside them (indexer/lexicon.py); no passage_id column (it is "<source>#<paragraph>",
+# its rowid a hash of it); ``clean`` only where it differs from ``text``; no bigram column (the
+# bigrams are derived from ``clean`` where a phrase needs them).
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -47,23 +51,23 @@ CREATE TABLE passages (
     text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
     clean      TEXT,                      -- what was embedded and tokenised; NULL: the same as text
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
-    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded): passages_fts's content
+    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
     pages      TEXT NOT NULL DEFAULT '[]' -- PDFs: JSON [[page, start, end], ...] of the passage's parts
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
-CREATE VIRTUAL TABLE passages_fts USING fts5(
-    tokens, content='passages', content_rowid='id',
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
-);
-CREATE VIRTUAL TABLE passages_grams USING fts5(
-    grams, content='',
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
-);
 """
 
 _PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, pages"
 _DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages"
-_LEXICAL_TABLES = {"words": "passages_fts", "grams": "passages_grams"}
+VIEWS = ("words", "grams")      # jieba tokens, character bigrams
+
+
+class StoreConnection(sqlite3.Connection):
+    """A store being written: the connection, and each lexical view's terms collected so far."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lexicon = {view: PostingsBuilder() for view in VIEWS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,8 @@ class StoredPassage:
     tokens: tuple[str, ...]
 
 
-def create_store(path: Path, meta: dict[str, str]) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+def create_store(path: Path, meta: dict[str, str]) -> StoreConnection:
+    conn = sqlite3.connect(path, factory=StoreConnection)
     conn.executescript(_SCHEMA)
     conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
     return conn
@@ -88,7 +92,7 @@ def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
                   json.dumps([list(p) for p in doc.pages])))
 
 
-def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]],
+def insert_passages(conn: StoreConnection, passages: Sequence[Passage], tokens: Sequence[list[str]],
                     grams: Sequence[list[str]]) -> None:
     conn.executemany(
         f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -96,21 +100,17 @@ def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], token
           p.start, p.end, p.text, None if p.clean == p.text else p.clean, json.dumps([list(s) for s in p.spans]),
           " ".join(toks), json.dumps([list(pg) for pg in p.pages]))
          for p, toks in zip(passages, tokens)])
-    _insert_grams(conn, [(p.rowid, " ".join(gr)) for p, gr in zip(passages, grams)])
+    rowids = [p.rowid for p in passages]
+    conn.lexicon["words"].add(rowids, tokens)
+    conn.lexicon["grams"].add(rowids, grams)
 
 
-def _insert_grams(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> None:
-    conn.executemany(f"INSERT INTO {_LEXICAL_TABLES['grams']}(rowid, grams) VALUES (?, ?)", rows)
-
-
-def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str], analyzer=None) -> None:
+def copy_documents(conn: StoreConnection, old_store: Path, sources: Iterable[str], analyzer=None) -> None:
     """Carry unchanged documents and their passages over from the previous build. Their bigrams
-    are derived again from the clean text (``analyzer.grams``: folding and a regular expression,
-    no jieba, so no user dictionary is involved): the contentless bigram table cannot return them."""
+    are derived again from the clean text (``analyzer.grams``: folding and a regular expression;
+    no jieba, so the user dictionary plays no part)."""
     if analyzer is None:
-        from .tokens import Analyzer
-
-        analyzer = Analyzer()
+        analyzer = _grams_analyzer()
     conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_store}?mode=ro",))
     try:
         conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
@@ -118,31 +118,48 @@ def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[
         for table, columns in (("documents", _DOCUMENT_COLUMNS), ("passages", _PASSAGE_COLUMNS)):
             conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} "
                          f"FROM old.{table} WHERE source IN (SELECT source FROM keep)")
-        rows = conn.execute("SELECT id, coalesce(clean, text) FROM old.passages "
+        rows = conn.execute("SELECT id, tokens, coalesce(clean, text) FROM old.passages "
                             "WHERE source IN (SELECT source FROM keep)")
         while batch := rows.fetchmany(10_000):
-            _insert_grams(conn, [(rowid, " ".join(analyzer.grams(clean))) for rowid, clean in batch])
+            rowids = [r for r, _, _ in batch]
+            conn.lexicon["words"].add(rowids, [t.split() for _, t, _ in batch])
+            conn.lexicon["grams"].add(rowids, [analyzer.grams(c) for _, _, c in batch])
         conn.commit()
         conn.execute("DROP TABLE keep")
     finally:
         conn.execute("DETACH DATABASE old")
 
 
-def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
-    """Fill the FTS tables and their posting arrays (indexer/postings.py), compact, and close: the
-    file is complete and never written again.
-    ``checkpoint(name)`` is called between steps (the builder's crash-injection points)."""
-    for view, table in _LEXICAL_TABLES.items():
-        if view == "words":         # external content: indexed from passages.tokens here
-            conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
-        conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
-        conn.commit()
-        checkpoint(f"{table} built")
-    postings.write(conn, _LEXICAL_TABLES)
+_analyzer = None
+
+
+def _grams_analyzer():
+    """An Analyzer for bigrams only (they do not depend on the user dictionary)."""
+    global _analyzer
+    if _analyzer is None:
+        from .tokens import Analyzer
+
+        _analyzer = Analyzer()
+    return _analyzer
+
+
+def finish_store(conn: StoreConnection, checkpoint=lambda name: None) -> None:
+    """Write the posting arrays (indexer/postings.py), compact, and close: the file is complete
+    and never written again. ``checkpoint(name)`` is called between steps (the builder's
+    crash-injection points)."""
+    postings.write(conn, conn.lexicon)
     checkpoint("postings built")
     conn.execute("VACUUM")
     checkpoint("store compacted")
     conn.close()
+
+
+_PHRASE = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _phrases(match: str) -> list[str]:
+    """The phrases of a MATCH expression built by tokens.fts_match_expression, in order."""
+    return [m.group(1).replace('""', '"') for m in _PHRASE.finditer(match or "")]
 
 
 def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
@@ -226,37 +243,56 @@ class StoreReader:
 
     def lexical(self, match: str, limit: int, source_glob: str | None = None,
                 view: str = "words") -> list[tuple[int, float]]:
-        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression over one lexical
-        view: "words" (jieba tokens) or "grams" (character bigrams)."""
-        table = _LEXICAL_TABLES[view]
-        sql = f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?"
-        args: list = [match]
-        if source_glob:
-            sql += " AND rowid IN (SELECT id FROM passages WHERE source GLOB ?)"
-            args.append(source_glob)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(limit)
-        return [(int(r), float(s)) for r, s in self._conn().execute(sql, args).fetchall()]
+        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression of quoted phrases
+        joined by OR (tokens.fts_match_expression) over one lexical view: "words" (jieba tokens)
+        or "grams" (character bigrams). FTS5's ``ORDER BY rank LIMIT``, from the posting arrays."""
+        post = self.postings(view)
+        scores = post.scores(_phrases(match))
+        allowed = np.array(self.rowids_matching(source_glob), dtype=np.int64) if source_glob else None
+        ids, top = post.top(scores, limit, allowed)
+        return [(int(r), float(x)) for r, x in zip(ids, top)]
 
     def postings(self, view: str) -> postings.Postings | None:
-        """The posting arrays of one lexical view (None for stores built before them)."""
+        """The posting arrays of one lexical view."""
         with self._postings_lock:
             if view not in self._postings:
-                self._postings[view] = postings.Postings.open(self._conn, view)
+                self._postings[view] = postings.Postings.open(self._conn, view, self.view_texts)
             return self._postings[view]
 
     def lexical_among(self, match: str, rowids: Sequence[int], view: str = "words") -> dict[int, float]:
         """BM25 scores of the given passages (those the match finds at all)."""
-        table = _LEXICAL_TABLES[view]
-        out: dict[int, float] = {}
-        conn = self._conn()
-        ids = [int(r) for r in rowids]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows = conn.execute(f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
-                                f"AND rowid IN ({','.join('?' * len(chunk))})", [match, *chunk]).fetchall()
-            out.update((int(r), float(s)) for r, s in rows)
-        return out
+        post = self.postings(view)
+        scores = post.scores(_phrases(match))
+        ids = np.array([int(r) for r in rowids], dtype=np.int64)
+        ids = ids[np.isin(ids, post.rowids)]
+        values = scores[post.numbers(ids)]
+        return {int(r): float(x) for r, x in zip(ids, values) if x > 0}
+
+    def holds_phrase(self, phrase: str, view: str = "grams", outside: str | None = None) -> bool:
+        """Whether a passage (not of the document ``outside``) holds the FTS5 phrase ``phrase``
+        (its tokens one after the other) in the given view."""
+        post = self.postings(view)
+        tokens = lexicon.tokenizer().split([phrase])[0]
+        among = None
+        if outside is not None:
+            inside = post.numbers(np.array([r for r, in self._conn().execute(
+                "SELECT id FROM passages WHERE source = ?", (outside,))], dtype=np.int64))
+            among = np.setdiff1d(np.arange(post.rows), inside)
+        docs, _ = post.phrase(tokens, among, first_only=True)
+        return len(docs) > 0
+
+    def view_texts(self, view: str, rowids: Sequence[int]) -> list[str]:
+        """The text a lexical view indexed for each passage: its jieba tokens or its bigrams."""
+        column = "tokens" if view == "words" else "coalesce(clean, text)"
+        found: dict[int, str] = {}
+        for i in range(0, len(rowids), 500):
+            chunk = [int(r) for r in rowids[i:i + 500]]
+            found.update(self._conn().execute(f"SELECT id, {column} FROM passages WHERE id IN "
+                                              f"({','.join('?' * len(chunk))})", chunk).fetchall())
+        if view == "words":
+            return [found[int(r)] for r in rowids]
+        grams = _grams_analyzer().grams
+        return [" ".join(grams(found[int(r)])) for r in rowids]
 
     def rowids_matching(self, source_glob: str) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]

@@ -67,12 +67,7 @@ class Answerer:
         grams = self.index.analyzer.grams(term)
         if not grams:
             return True
-        phrase = '"' + " ".join(g.replace('"', '""') for g in grams) + '"'
-        store = self.index.store
-        found = [r for r, _ in store.lexical(phrase, 1 if ignore_source is None else 50, view="grams")]
-        if ignore_source is not None:
-            found = [r for r, sp in store.passages_by_rowid(found).items() if sp.passage.source != ignore_source]
-        return bool(found)
+        return self.index.store.holds_phrase(" ".join(grams), "grams", outside=ignore_source)
 
     def _citation(self, rank: int, piece: Sentence, hits: list[Hit], terms) -> Hit:
         from wenda.indexer.tokens import mark_terms
