@@ -28,7 +28,8 @@ STORE_FILE = "passages.sqlite"
 # what each table cost in format 1): the lexical index is the posting arrays alone, with no FTS5
 # tables beside them (indexer/lexicon.py); no passage_id column (it is "<source>#<paragraph>",
 # its rowid a hash of it); ``clean`` only where it differs from ``text``; no bigram column (the
-# bigrams are derived from ``clean`` where a phrase needs them).
+# bigrams are derived from ``clean`` where a phrase needs them); a document's text without the
+# passages' text.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -37,9 +38,11 @@ CREATE TABLE documents (
     sha256   TEXT NOT NULL,
     encoding TEXT NOT NULL,
     chars    INTEGER NOT NULL,
-    text     TEXT NOT NULL,             -- the extracted text passages' offsets index into
+    text     TEXT NOT NULL,             -- the extracted text passages' offsets index into; when
+                                        -- outside = 1 only its parts outside the passages, in order
     kind     TEXT NOT NULL DEFAULT 'text',  -- the reader: text, pdf, image, docx, html
-    pages    TEXT NOT NULL DEFAULT '[]'     -- PDFs: JSON [[page, start, end], ...] into text
+    pages    TEXT NOT NULL DEFAULT '[]',    -- PDFs: JSON [[page, start, end], ...] into text
+    outside  INTEGER NOT NULL DEFAULT 0     -- 1: the passages' text fills the rest (document_text)
 );
 CREATE TABLE passages (
     id         INTEGER PRIMARY KEY,       -- passage_rowid("<source>#<paragraph>"); also the FAISS id
@@ -58,7 +61,7 @@ CREATE INDEX passages_by_source ON passages(source, paragraph);
 """
 
 _PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, pages"
-_DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages"
+_DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages, outside"
 VIEWS = ("words", "grams")      # jieba tokens, character bigrams
 
 
@@ -68,6 +71,7 @@ class StoreConnection(sqlite3.Connection):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.lexicon = {view: PostingsBuilder() for view in VIEWS}
+        self.documents: list[Document] = []           # written by finish_store, without the passages
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +90,35 @@ def create_store(path: Path, meta: dict[str, str]) -> StoreConnection:
     return conn
 
 
-def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
-    conn.execute(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text, doc.kind,
-                  json.dumps([list(p) for p in doc.pages])))
+def insert_document(conn: StoreConnection, doc: Document) -> None:
+    conn.documents.append(doc)
+
+
+def _write_documents(conn: StoreConnection) -> None:
+    """The documents inserted, each with only its text outside its passages where the passages
+    are its slices in order (as the chunker cuts them), else its whole text."""
+    for doc in conn.documents:
+        rows = conn.execute('SELECT start, "end", text FROM passages WHERE source = ? ORDER BY start',
+                            (doc.source,)).fetchall()
+        rest = _outside_passages(doc.text, rows)
+        conn.execute(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text),
+                      doc.text if rest is None else rest, doc.kind, json.dumps([list(p) for p in doc.pages]),
+                      int(rest is not None)))
+    conn.documents.clear()
+    conn.commit()
+
+
+def _outside_passages(text: str, passages: list[tuple[int, int, str]]) -> str | None:
+    """``text`` without the (start, end, text) passages, or None where they overlap or differ."""
+    parts, pos = [], 0
+    for start, end, ptext in passages:
+        if start < pos or text[start:end] != ptext:
+            return None
+        parts.append(text[pos:start])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def insert_passages(conn: StoreConnection, passages: Sequence[Passage], tokens: Sequence[list[str]],
@@ -147,6 +176,8 @@ def finish_store(conn: StoreConnection, checkpoint=lambda name: None) -> None:
     """Write the posting arrays (indexer/postings.py), compact, and close: the file is complete
     and never written again. ``checkpoint(name)`` is called between steps (the builder's
     crash-injection points)."""
+    _write_documents(conn)
+    checkpoint("documents written")
     postings.write(conn, conn.lexicon)
     checkpoint("postings built")
     conn.execute("VACUUM")
@@ -309,8 +340,18 @@ class StoreReader:
         return [tuple(p) for p in json.loads(row[0])] if row else []
 
     def document_text(self, source: str) -> str | None:
-        row = self._conn().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
-        return row[0] if row else None
+        conn = self._conn()
+        row = conn.execute("SELECT text, outside FROM documents WHERE source = ?", (source,)).fetchone()
+        if not row or not row[1]:
+            return row[0] if row else None
+        rest, parts, pos, taken = row[0], [], 0, 0
+        for start, end, text in conn.execute('SELECT start, "end", text FROM passages WHERE source = ? '
+                                             "ORDER BY start", (source,)):
+            parts += [rest[taken:taken + start - pos], text]
+            taken += start - pos
+            pos = end
+        parts.append(rest[taken:])
+        return "".join(parts)
 
     def all_rowids(self) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY source, paragraph")]
