@@ -1,12 +1,14 @@
 """The passage store alone: what each table and index costs on disk, and how long each stage of
 writing it takes, on a synthetic corpus (bench/synth.py) or on the DRCD test paragraphs.
 
-    python bench/store.py synth N [--keep DIR]
+    python bench/store.py synth N [--keep DIR] [--index DIR]
     python bench/store.py drcd
     WENDA_CODE_ROOT=/path/with/wenda/package python bench/store.py synth N   # another checkout's code
 
 Prints one JSON object: seconds per stage (the checkpoints of finish_store), file bytes, and bytes
 per table/index from SQLite's dbstat virtual table (pages in use, so free space shows apart).
+``--index DIR`` also makes DIR a complete index over the store (random unit vectors, the vector
+index wenda builds at that size: bench/synth.py's index_dir) for bench/scale_worker.py.
 """
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ def measure(docs, out: Path) -> dict:
     path = out / store.STORE_FILE
     seconds: dict[str, float] = {}
     t = time.perf_counter()
-    conn = store.create_store(path, {"format": "1", "generation": "bench"})
+    conn = store.create_store(path, {"format": "1", "generation": "gen-synth"})
     for i in range(0, len(material), BATCH_DOCS):
         part = material[i:i + BATCH_DOCS]
         for doc, *_ in part:
@@ -113,7 +115,8 @@ def measure(docs, out: Path) -> dict:
     total = sum(seconds.values())
     size = path.stat().st_size
     tables = table_bytes(path)
-    return {"passages": n, "documents": len(material), "text_chars": sum(len(d.text) for d, *_ in material),
+    rowids = [p.rowid for _, ps, _, _ in material for p in ps]
+    return rowids, {"passages": n, "documents": len(material), "text_chars": sum(len(d.text) for d, *_ in material),
             "prepare_s (not store)": round(analyzer_s, 1),
             "store_s": round(total, 2), "stages_s": {k: round(v, 2) for k, v in seconds.items()},
             "file_bytes": size, "bytes_per_passage": round(size / n, 1),
@@ -126,14 +129,26 @@ def main() -> None:
     ap.add_argument("corpus", choices=["synth", "drcd"])
     ap.add_argument("n", type=int, nargs="?", default=10_000)
     ap.add_argument("--keep", type=Path, help="write the store into this folder and keep it")
+    ap.add_argument("--index", type=Path, help="and make this folder an index over it")
     args = ap.parse_args()
+    if args.index:
+        args.keep = args.index / "store"
     analyzer = Analyzer()
     docs = synth_documents(args.n, analyzer) if args.corpus == "synth" else drcd_documents(analyzer)
     out = args.keep or Path(tempfile.mkdtemp(prefix="wenda-store-"))
     out.mkdir(parents=True, exist_ok=True)
     (out / store.STORE_FILE).unlink(missing_ok=True)
     try:
-        print(json.dumps({"corpus": args.corpus, **measure(docs, out)}, ensure_ascii=False))
+        rowids, row = measure(docs, out)
+        if args.index:
+            import numpy as np
+
+            corpus = synth.Corpus(out, np.array(rowids, dtype=np.int64), [], row["store_s"])
+            row["index"] = str(synth.index_dir(corpus, "random", lambda: synth.random_vectors(len(rowids), 384),
+                                               synth.model_record(), analyzer))
+            gen = Path(row["index"]) / "gen-synth"
+            row["index_bytes_per_passage"] = {f.name: round(f.stat().st_size / len(rowids), 1) for f in gen.iterdir()}
+        print(json.dumps({"corpus": args.corpus, **row}, ensure_ascii=False))
     finally:
         if not args.keep:
             shutil.rmtree(out, ignore_errors=True)
