@@ -89,22 +89,29 @@ class PostingsBuilder:
     def __init__(self) -> None:
         self.terms: dict[str, int] = {}              # FTS5 term -> id
         self._split: dict[str, tuple[int, ...]] = {}  # stored string -> its terms' ids
+        self._single: dict[str, int] = {}             # ... where that is one term
         self._term_ids: list[np.ndarray] = []        # per batch: every occurrence's term id
         self._counts: list[np.ndarray] = []          # per batch: occurrences per passage
         self._rowids: list[np.ndarray] = []
 
     def add(self, rowids: Sequence[int], strings: Sequence[Sequence[str]]) -> None:
-        new = list(dict.fromkeys(s for strs in strings for s in strs if s not in self._split))
+        distinct = dict.fromkeys(chain.from_iterable(strings))
+        new = [s for s in distinct if s not in self._split]
         for s, parts in zip(new, tokenizer().split_words(new) if new else []):
-            self._split[s] = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
-        split = self._split
-        flat: list[int] = []
-        counts: list[int] = []
-        for strs in strings:
-            ids = list(chain.from_iterable(map(split.__getitem__, strs)))
-            counts.append(len(ids))
-            flat.extend(ids)
-        self._term_ids.append(np.array(flat, dtype=np.int32))
+            ids = self._split[s] = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
+            if len(ids) == 1:
+                self._single[s] = ids[0]
+        single = self._single
+        if all(s in single for s in distinct):      # the usual batch: every string one term
+            counts = [len(strs) for strs in strings]
+            flat = np.fromiter(map(single.__getitem__, chain.from_iterable(strings)), dtype=np.int32,
+                               count=sum(counts))
+        else:
+            split = self._split
+            ids_of = [list(chain.from_iterable(map(split.__getitem__, strs))) for strs in strings]
+            counts = [len(ids) for ids in ids_of]
+            flat = np.array(list(chain.from_iterable(ids_of)), dtype=np.int32)
+        self._term_ids.append(flat)
         self._counts.append(np.array(counts, dtype=np.int64))
         self._rowids.append(np.array(rowids, dtype=np.int64))
 
@@ -116,11 +123,12 @@ class PostingsBuilder:
         counts = np.concatenate(self._counts or [np.zeros(0, np.int64)])
         lengths = np.zeros(n, dtype=np.int64)
         lengths[numbers] = counts
-        term_ids = np.concatenate(self._term_ids or [np.zeros(0, np.int32)])
-        docs = np.repeat(numbers, counts)
+        # one int64 key per occurrence, term-major: sorting them groups each term's passages
+        keys = np.concatenate(self._term_ids or [np.zeros(0, np.int32)]).astype(np.int64)
         self._term_ids.clear()
-        keys, tfs = np.unique(term_ids.astype(np.int64) * max(n, 1) + docs, return_counts=True)
-        del term_ids, docs
+        keys *= max(n, 1)
+        keys += np.repeat(numbers, counts)
+        keys, tfs = np.unique(keys, return_counts=True)
         term_of, doc_of = np.divmod(keys, max(n, 1))
         starts = np.flatnonzero(np.diff(term_of, prepend=-1))
         names = list(self.terms)

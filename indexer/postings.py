@@ -1,20 +1,20 @@
-"""BM25 over the FTS5 indexes, in numpy: the scores of FTS5's ``bm25()``, computed from posting
-arrays instead of row by row.
+"""BM25 in numpy over posting arrays: the scores of FTS5's ``bm25()``, without an FTS5 index.
 
 Ranking an OR query with FTS5 costs a bm25() call per matching row, and the common character
 bigrams of a question match a large share of all passages: ~25 ms a view at 10^5 passages on the
 2-core machine of bench/results.md. Here each term's passages and term frequencies are one BLOB
-pair, read straight from FTS5's own index when the store is finished (``fts5vocab`` instance
-table, so tokenisation is FTS5's, not a re-implementation), and a query is a few vector
-operations. The arithmetic repeats fts5_aux.c's, operation for operation and phrase by phrase, in
-float64: the scores are bit-for-bit FTS5's (tests/test_postings.py).
+pair, and a query is a few vector operations. The terms are FTS5's own (its unicode61 tokenizer
+splits every stored string: indexer/lexicon.py), and the arithmetic repeats fts5_aux.c's,
+operation for operation and phrase by phrase, in float64: the scores are bit-for-bit those of an
+FTS5 table over the same text (tests/test_postings.py builds one). A query term FTS5 would split
+into several tokens is a phrase: its passages are those holding all its tokens, checked in order
+against the view's stored text.
 
-Stores written before this module have no postings tables; the searcher then asks FTS5.
-
-Packed (index format 2): a term's passage numbers are stored as gaps in the narrowest unsigned
-integer that holds its largest gap (most common terms' gaps fit a byte), and its term
-frequencies not at all when every one is 1 (most terms in 200-character passages); the table is
-keyed by (view, term) itself, so the terms are not stored a second time in an index.
+Packed (index format 2; in format 1 FTS5 tables held the same index a second time): a term's
+passage numbers are stored as gaps in the narrowest unsigned integer that holds its largest gap
+(most common terms' gaps fit a byte), and its term frequencies not at all when every one is 1
+(most terms in 200-character passages); the table is keyed by (view, term) itself, so the terms
+are not stored a second time in an index.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ CREATE TABLE postings_rows (view TEXT PRIMARY KEY, rowids BLOB NOT NULL, lengths
 """
 # A query term made only of these characters is one FTS5 token (unicode61 with tokenchars '.%'):
 # absent from the vocabulary means absent from the corpus. Any other term not in the vocabulary
-# may be split by the tokenizer into a phrase, which only FTS5 can match.
+# may be split by the tokenizer into a phrase (Postings.phrase).
 _ONE_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffa-z0-9.%]+")
 
 
