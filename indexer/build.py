@@ -307,7 +307,7 @@ class Builder:
         conn = create_store(out / STORE_FILE, store_meta)
         try:
             if unchanged and previous is not None:
-                copy_documents(conn, previous / STORE_FILE, unchanged, self.analyzer)
+                copy_documents(conn, previous / STORE_FILE, unchanged)
                 self._step("unchanged documents copied")
             for doc in new_docs:
                 insert_document(conn, doc)

@@ -93,27 +93,39 @@ class PostingsBuilder:
         self._term_ids: list[np.ndarray] = []        # per batch: every occurrence's term id
         self._counts: list[np.ndarray] = []          # per batch: occurrences per passage
         self._rowids: list[np.ndarray] = []
+        self._carried: list[tuple] = []               # add_postings: (term ids, rowids, tfs)
+        self._carried_rows: list[tuple] = []          # ... (rowids, lengths)
 
     def add(self, rowids: Sequence[int], strings: Sequence[Sequence[str]]) -> None:
-        distinct = dict.fromkeys(chain.from_iterable(strings))
-        new = [s for s in distinct if s not in self._split]
-        for s, parts in zip(new, tokenizer().split_words(new) if new else []):
-            ids = self._split[s] = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
-            if len(ids) == 1:
-                self._single[s] = ids[0]
-        single = self._single
-        if all(s in single for s in distinct):      # the usual batch: every string one term
-            counts = [len(strs) for strs in strings]
-            flat = np.fromiter(map(single.__getitem__, chain.from_iterable(strings)), dtype=np.int32,
-                               count=sum(counts))
-        else:
+        counts = [len(strs) for strs in strings]
+        ids = list(map(self._single.get, chain.from_iterable(strings)))
+        if None in ids:             # strings not seen before: FTS5 splits them, once each
+            new = [s for s in dict.fromkeys(chain.from_iterable(strings)) if s not in self._split]
+            for s, parts in zip(new, tokenizer().split_words(new)):
+                term_ids = self._split[s] = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
+                if len(term_ids) == 1:
+                    self._single[s] = term_ids[0]
+            ids = list(map(self._single.get, chain.from_iterable(strings)))
+        if None in ids:             # some string is not one term: expand passage by passage
             split = self._split
             ids_of = [list(chain.from_iterable(map(split.__getitem__, strs))) for strs in strings]
-            counts = [len(ids) for ids in ids_of]
-            flat = np.array(list(chain.from_iterable(ids_of)), dtype=np.int32)
-        self._term_ids.append(flat)
+            counts = [len(x) for x in ids_of]
+            ids = list(chain.from_iterable(ids_of))
+        self._term_ids.append(np.array(ids, dtype=np.int32))
         self._counts.append(np.array(counts, dtype=np.int64))
         self._rowids.append(np.array(rowids, dtype=np.int64))
+
+    def add_postings(self, terms: Sequence[str], term_rowids: Sequence[np.ndarray], term_tfs: Sequence[np.ndarray],
+                     rowids: np.ndarray, lengths: np.ndarray) -> None:
+        """Passages carried over from a finished store, as its postings give them (read_view)."""
+        ids = np.array([self.terms.setdefault(t, len(self.terms)) for t in terms], dtype=np.int64)
+        sizes = np.array([len(r) for r in term_rowids], dtype=np.int64)
+        self._carried.append((np.repeat(ids, sizes), np.concatenate(term_rowids or [np.zeros(0, np.int64)]),
+                              np.concatenate(term_tfs or [np.zeros(0, np.int64)])))
+        self._carried_rows.append((np.asarray(rowids, dtype=np.int64), np.asarray(lengths, dtype=np.int64)))
+
+    def all_rowids(self) -> list[np.ndarray]:
+        return [*self._rowids, *(r for r, _ in self._carried_rows), np.zeros(0, np.int64)]
 
     def finish(self, sorted_rowids: np.ndarray):
         """(terms, per term: passage numbers and term frequencies, lengths per passage number).
@@ -129,6 +141,14 @@ class PostingsBuilder:
         keys *= max(n, 1)
         keys += np.repeat(numbers, counts)
         keys, tfs = np.unique(keys, return_counts=True)
+        if self._carried:           # passages of other documents: no key repeats one above
+            term_part, rowid_part, tf_part = (np.concatenate(x) for x in zip(*self._carried))
+            keys = np.concatenate([keys, term_part * max(n, 1) + np.searchsorted(sorted_rowids, rowid_part)])
+            tfs = np.concatenate([tfs, tf_part])
+            order = np.argsort(keys, kind="stable")
+            keys, tfs = keys[order], tfs[order]
+            for rowids, carried_lengths in self._carried_rows:
+                lengths[np.searchsorted(sorted_rowids, rowids)] = carried_lengths
         term_of, doc_of = np.divmod(keys, max(n, 1))
         starts = np.flatnonzero(np.diff(term_of, prepend=-1))
         names = list(self.terms)

@@ -45,13 +45,32 @@ def write(conn: sqlite3.Connection, builders: dict[str, PostingsBuilder]) -> Non
     conn.executescript(_SCHEMA)
     rowids = np.array([r for r, in conn.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
     for view, builder in builders.items():
-        if not np.array_equal(np.sort(np.concatenate(builder._rowids or [np.zeros(0, np.int64)])), rowids):
+        if not np.array_equal(np.sort(np.concatenate(builder.all_rowids())), rowids):
             raise sqlite3.DatabaseError(f"the {view} terms were not collected for every stored passage")
         terms, starts, docs, tfs, lengths = builder.finish(rowids)
         conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)", _rows(view, terms, starts, docs, tfs))
         conn.execute("INSERT INTO postings_rows VALUES (?, ?, ?)",
                      (view, rowids.tobytes(), lengths.astype(np.int32).tobytes()))
     conn.commit()
+
+
+def read_view(conn: sqlite3.Connection, view: str, rowids: np.ndarray, schema: str = "main"):
+    """The postings of the passages ``rowids`` in one view of a finished store (attached as
+    ``schema``): (terms, each term's rowids, its term frequencies, the rowids, their lengths)."""
+    all_rowids, lengths = conn.execute(f"SELECT rowids, lengths FROM {schema}.postings_rows WHERE view = ?",
+                                       (view,)).fetchone()
+    all_rowids = np.frombuffer(all_rowids, dtype=np.int64)
+    wanted = np.isin(all_rowids, rowids)
+    terms, term_rowids, term_tfs = [], [], []
+    for term, raw_docs, raw_tfs in conn.execute(f"SELECT term, docs, tfs FROM {schema}.postings WHERE view = ?",
+                                                (view,)):
+        docs, tfs = unpack(raw_docs, raw_tfs)
+        keep = wanted[docs]
+        if keep.any():
+            terms.append(term)
+            term_rowids.append(all_rowids[docs[keep]])
+            term_tfs.append(tfs[keep].astype(np.int64))
+    return terms, term_rowids, term_tfs, all_rowids[wanted], np.frombuffer(lengths, dtype=np.int32)[wanted]
 
 
 _GAP_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}

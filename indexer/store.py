@@ -27,9 +27,9 @@ STORE_FILE = "passages.sqlite"
 # Format 2 (indexer/manifest.py FORMAT_VERSION) keeps each thing once (bench/store.md measured
 # what each table cost in format 1): the lexical index is the posting arrays alone, with no FTS5
 # tables beside them (indexer/lexicon.py); no passage_id column (it is "<source>#<paragraph>",
-# its rowid a hash of it); ``clean`` only where it differs from ``text``; no bigram column (the
-# bigrams are derived from ``clean`` where a phrase needs them); a document's text without the
-# passages' text.
+# its rowid a hash of it); ``clean`` only where it differs from ``text``; no token or bigram
+# columns (derived from ``clean`` again where a phrase needs them: StoreReader.view_texts); a
+# document's text without the passages' text.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -54,13 +54,12 @@ CREATE TABLE passages (
     text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
     clean      TEXT,                      -- what was embedded and tokenised; NULL: the same as text
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
-    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
     pages      TEXT NOT NULL DEFAULT '[]' -- PDFs: JSON [[page, start, end], ...] of the passage's parts
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
 """
 
-_PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, pages"
+_PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, pages"
 _DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages, outside"
 VIEWS = ("words", "grams")      # jieba tokens, character bigrams
 
@@ -80,7 +79,7 @@ class StoredPassage:
 
     rowid: int
     passage: Passage
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...] = ()    # not stored since format 2: Analyzer.tokens(passage.clean)
 
 
 def create_store(path: Path, meta: dict[str, str]) -> StoreConnection:
@@ -124,22 +123,19 @@ def _outside_passages(text: str, passages: list[tuple[int, int, str]]) -> str | 
 def insert_passages(conn: StoreConnection, passages: Sequence[Passage], tokens: Sequence[list[str]],
                     grams: Sequence[list[str]]) -> None:
     conn.executemany(
-        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(p.rowid, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
           p.start, p.end, p.text, None if p.clean == p.text else p.clean, json.dumps([list(s) for s in p.spans]),
-          " ".join(toks), json.dumps([list(pg) for pg in p.pages]))
-         for p, toks in zip(passages, tokens)])
+          json.dumps([list(pg) for pg in p.pages]))
+         for p in passages])
     rowids = [p.rowid for p in passages]
     conn.lexicon["words"].add(rowids, tokens)
     conn.lexicon["grams"].add(rowids, grams)
 
 
-def copy_documents(conn: StoreConnection, old_store: Path, sources: Iterable[str], analyzer=None) -> None:
-    """Carry unchanged documents and their passages over from the previous build. Their bigrams
-    are derived again from the clean text (``analyzer.grams``: folding and a regular expression;
-    no jieba, so the user dictionary plays no part)."""
-    if analyzer is None:
-        analyzer = _grams_analyzer()
+def copy_documents(conn: StoreConnection, old_store: Path, sources: Iterable[str]) -> None:
+    """Carry unchanged documents and their passages over from the previous build, and their
+    terms from its posting arrays (no tokenising again)."""
     conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_store}?mode=ro",))
     try:
         conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
@@ -147,12 +143,10 @@ def copy_documents(conn: StoreConnection, old_store: Path, sources: Iterable[str
         for table, columns in (("documents", _DOCUMENT_COLUMNS), ("passages", _PASSAGE_COLUMNS)):
             conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} "
                          f"FROM old.{table} WHERE source IN (SELECT source FROM keep)")
-        rows = conn.execute("SELECT id, tokens, coalesce(clean, text) FROM old.passages "
-                            "WHERE source IN (SELECT source FROM keep)")
-        while batch := rows.fetchmany(10_000):
-            rowids = [r for r, _, _ in batch]
-            conn.lexicon["words"].add(rowids, [t.split() for _, t, _ in batch])
-            conn.lexicon["grams"].add(rowids, [analyzer.grams(c) for _, _, c in batch])
+        kept = np.array([r for r, in conn.execute("SELECT id FROM old.passages WHERE source IN "
+                                                  "(SELECT source FROM keep)")], dtype=np.int64)
+        for view in VIEWS:
+            conn.lexicon[view].add_postings(*postings.read_view(conn, view, kept, schema="old"))
         conn.commit()
         conn.execute("DROP TABLE keep")
     finally:
@@ -163,7 +157,7 @@ _analyzer = None
 
 
 def _grams_analyzer():
-    """An Analyzer for bigrams only (they do not depend on the user dictionary)."""
+    """An Analyzer without a user dictionary: bigrams do not depend on one."""
     global _analyzer
     if _analyzer is None:
         from .tokens import Analyzer
@@ -201,7 +195,7 @@ def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
         clean=row["text"] if row["clean"] is None else row["clean"],
         spans=tuple(tuple(s) for s in json.loads(row["spans"])),
         pages=tuple(tuple(pg) for pg in json.loads(row["pages"])))
-    return StoredPassage(row["id"], passage, tuple(row["tokens"].split()))
+    return StoredPassage(row["id"], passage)
 
 
 class StoreReader:
@@ -210,8 +204,9 @@ class StoreReader:
 
     POOL_SIZE = 8        # threads beyond this many share connections (safe: SQLite is serialized)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, analyzer=None) -> None:
         self.path = path
+        self.analyzer = analyzer    # the index's (its user dictionary): for phrases of jieba tokens
         self._local = threading.local()
         self._postings: dict[str, postings.Postings | None] = {}
         self._postings_lock = threading.Lock()
@@ -314,16 +309,14 @@ class StoreReader:
 
     def view_texts(self, view: str, rowids: Sequence[int]) -> list[str]:
         """The text a lexical view indexed for each passage: its jieba tokens or its bigrams."""
-        column = "tokens" if view == "words" else "coalesce(clean, text)"
         found: dict[int, str] = {}
         for i in range(0, len(rowids), 500):
             chunk = [int(r) for r in rowids[i:i + 500]]
-            found.update(self._conn().execute(f"SELECT id, {column} FROM passages WHERE id IN "
+            found.update(self._conn().execute(f"SELECT id, coalesce(clean, text) FROM passages WHERE id IN "
                                               f"({','.join('?' * len(chunk))})", chunk).fetchall())
-        if view == "words":
-            return [found[int(r)] for r in rowids]
-        grams = _grams_analyzer().grams
-        return [" ".join(grams(found[int(r)])) for r in rowids]
+        analyzer = self.analyzer or _grams_analyzer()
+        terms = analyzer.tokens if view == "words" else analyzer.grams
+        return [" ".join(terms(found[int(r)])) for r in rowids]
 
     def rowids_matching(self, source_glob: str) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]

@@ -61,6 +61,7 @@ class LoadedIndex:
             user_dict = gen / USER_DICT_FILE
             analyzer = Analyzer(user_dict if user_dict.exists() else None)
             analyzer.warm()
+            store.analyzer = analyzer       # phrases of jieba tokens tokenise passages the index's way
         except BaseException:
             _release(store, lease)
             raise

@@ -109,16 +109,17 @@ def test_lengths_match_fts5_docsize(store, fts5):
 @pytest.mark.slow
 def test_phrases_of_split_terms_equal_fts5(store, fts5):
     """A term FTS5 splits into several tokens ("甲_乙") scores as FTS5's phrase, from the posting
-    arrays and the stored tokens; holds_phrase finds a passage's own bigrams and no invented ones."""
+    arrays and the passages' tokens; holds_phrase finds a passage's own bigrams and no invented ones."""
     postings = store.postings("words")
+    analyzer = Analyzer()
     sp = store.passages_by_rowid(store.all_rowids()[:40])
-    pairs = [toks[i:i + 2] for s in sp.values() for toks in [list(s.tokens)] for i in range(0, len(toks) - 1, 7)]
+    pairs = [toks[i:i + 2] for s in sp.values() for toks in [analyzer.tokens(s.passage.clean)]
+             for i in range(0, len(toks) - 1, 7)]
     terms = list(dict.fromkeys("_".join(p) for p in pairs))[:30] + ["上海_不存在"]
     scores = postings.scores(terms)
     match = fts_match_expression(terms)
     among = fts5.among(match, "words")
     assert among and np.array_equal(scores, np.array([among.get(int(r), 0.0) for r in postings.rowids]))
-    analyzer = Analyzer()
     text = next(iter(sp.values())).passage.clean
     first = next(i for i in range(len(text) - 4) if all("\u4e00" <= c <= "\u9fff" for c in text[i:i + 4]))
     assert store.holds_phrase(" ".join(analyzer.grams(text[first:first + 4])))
