@@ -15,7 +15,9 @@ def markdown(r: dict) -> str:
     out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}. 1-minute load average "
            f"{r['load_1min_start']} at the start, {r['load_1min_end']} at the end; this machine is shared with "
            "other developers' builds and tests, so figures move with what else runs (2.0 = both cores busy). "
-           f"The whole run took {r['minutes']} minutes.\n"]
+           f"The whole run took {r['minutes']} minutes.\n",
+           "The lean store (index format 2) has its own before/after rows, bytes per table and store build stages "
+           "in [store.md](store.md).\n"]
     for m in r.get("merged", []):
         if not m["sizes"]:
             out.append(f"The indexing stages were then measured again by `{m.get('command')}` ({m['minutes']} "

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .errors import IndexCorrupt, IndexMissing
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2           # 2: the lean store (indexer/store.py); 1 is refused with the --rebuild hint
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 GENERATION_PREFIX = "gen-"

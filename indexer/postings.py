@@ -1,15 +1,20 @@
-"""BM25 over the FTS5 indexes, in numpy: the scores of FTS5's ``bm25()``, computed from posting
-arrays instead of row by row.
+"""BM25 in numpy over posting arrays: the scores of FTS5's ``bm25()``, without an FTS5 index.
 
 Ranking an OR query with FTS5 costs a bm25() call per matching row, and the common character
 bigrams of a question match a large share of all passages: ~25 ms a view at 10^5 passages on the
 2-core machine of bench/results.md. Here each term's passages and term frequencies are one BLOB
-pair, read straight from FTS5's own index when the store is finished (``fts5vocab`` instance
-table, so tokenisation is FTS5's, not a re-implementation), and a query is a few vector
-operations. The arithmetic repeats fts5_aux.c's, operation for operation and phrase by phrase, in
-float64: the scores are bit-for-bit FTS5's (tests/test_postings.py).
+pair, and a query is a few vector operations. The terms are FTS5's own (its unicode61 tokenizer
+splits every stored string: indexer/lexicon.py), and the arithmetic repeats fts5_aux.c's,
+operation for operation and phrase by phrase, in float64: the scores are bit-for-bit those of an
+FTS5 table over the same text (tests/test_postings.py builds one). A query term FTS5 would split
+into several tokens is a phrase: its passages are those holding all its tokens, checked in order
+against the view's stored text.
 
-Stores written before this module have no postings tables; the searcher then asks FTS5.
+Packed (index format 2; in format 1 FTS5 tables held the same index a second time): a term's
+passage numbers are stored as gaps in the narrowest unsigned integer that holds its largest gap
+(most common terms' gaps fit a byte), and its term frequencies not at all when every one is 1
+(most terms in 200-character passages); the table is keyed by (view, term) itself, so the terms
+are not stored a second time in an index.
 """
 from __future__ import annotations
 
@@ -20,80 +25,89 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .lexicon import PostingsBuilder, tokenizer
+
 K1 = 1.2            # fts5_aux.c bm25 constants
 B = 0.75
 _SCHEMA = """
-CREATE TABLE postings (view TEXT NOT NULL, term TEXT NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL);
-CREATE UNIQUE INDEX postings_by_term ON postings(view, term);
+CREATE TABLE postings (view TEXT NOT NULL, term TEXT NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL,
+                       PRIMARY KEY (view, term)) WITHOUT ROWID;
 CREATE TABLE postings_rows (view TEXT PRIMARY KEY, rowids BLOB NOT NULL, lengths BLOB NOT NULL);
 """
 # A query term made only of these characters is one FTS5 token (unicode61 with tokenchars '.%'):
 # absent from the vocabulary means absent from the corpus. Any other term not in the vocabulary
-# may be split by the tokenizer into a phrase, which only FTS5 can match.
+# may be split by the tokenizer into a phrase (Postings.phrase).
 _ONE_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffa-z0-9.%]+")
-_CHUNK = 4_000_000   # instances per group_concat read
 
 
-def write(conn: sqlite3.Connection, tables: dict[str, str]) -> None:
-    """Posting arrays of each FTS5 table (``{view: table}``), from its finished index."""
+def write(conn: sqlite3.Connection, builders: dict[str, PostingsBuilder]) -> None:
+    """Posting arrays of each view from its collected term occurrences (indexer/lexicon.py)."""
     conn.executescript(_SCHEMA)
     rowids = np.array([r for r, in conn.execute("SELECT id FROM passages ORDER BY id")], dtype=np.int64)
-    for view, table in tables.items():
-        vocab, inst = f"temp.vocab_row_{view}", f"temp.vocab_instance_{view}"
-        conn.execute(f"CREATE VIRTUAL TABLE {vocab} USING fts5vocab(main, {table}, 'row')")
-        conn.execute(f"CREATE VIRTUAL TABLE {inst} USING fts5vocab(main, {table}, 'instance')")
-        try:
-            rows = conn.execute(f"SELECT term, cnt FROM {vocab}").fetchall()
-            lengths = np.zeros(len(rowids), dtype=np.int64)
-            for first, last in _term_ranges([c for _, c in rows]):
-                docs = _read_docs(conn, inst, rows[first][0], rows[last - 1][0])
-                if len(docs) != sum(c for _, c in rows[first:last]):
-                    raise sqlite3.DatabaseError(f"fts5vocab of {table} changed while it was read")
-                numbers = np.searchsorted(rowids, docs)
-                lengths += np.bincount(numbers, minlength=len(rowids))
-                ends = np.cumsum([c for _, c in rows[first:last]])
-                conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)",
-                                 (_posting(view, term, part) for (term, _), part in
-                                  zip(rows[first:last], np.split(numbers, ends[:-1]))))
-        finally:
-            conn.execute(f"DROP TABLE {vocab}")
-            conn.execute(f"DROP TABLE {inst}")
+    for view, builder in builders.items():
+        if not np.array_equal(np.sort(np.concatenate(builder.all_rowids())), rowids):
+            raise sqlite3.DatabaseError(f"the {view} terms were not collected for every stored passage")
+        terms, starts, docs, tfs, lengths = builder.finish(rowids)
+        conn.executemany("INSERT INTO postings VALUES (?, ?, ?, ?)", _rows(view, terms, starts, docs, tfs))
         conn.execute("INSERT INTO postings_rows VALUES (?, ?, ?)",
                      (view, rowids.tobytes(), lengths.astype(np.int32).tobytes()))
     conn.commit()
 
 
-def _term_ranges(counts: list[int]):
-    """[first, last) index ranges of terms with about _CHUNK instances together."""
-    first, total = 0, 0
-    for i, c in enumerate(counts):
-        total += c
-        if total >= _CHUNK:
-            yield first, i + 1
-            first, total = i + 1, 0
-    if first < len(counts):
-        yield first, len(counts)
+def read_view(conn: sqlite3.Connection, view: str, rowids: np.ndarray, schema: str = "main"):
+    """The postings of the passages ``rowids`` in one view of a finished store (attached as
+    ``schema``): (terms, each term's rowids, its term frequencies, the rowids, their lengths)."""
+    all_rowids, lengths = conn.execute(f"SELECT rowids, lengths FROM {schema}.postings_rows WHERE view = ?",
+                                       (view,)).fetchone()
+    all_rowids = np.frombuffer(all_rowids, dtype=np.int64)
+    wanted = np.isin(all_rowids, rowids)
+    terms, term_rowids, term_tfs = [], [], []
+    for term, raw_docs, raw_tfs in conn.execute(f"SELECT term, docs, tfs FROM {schema}.postings WHERE view = ?",
+                                                (view,)):
+        docs, tfs = unpack(raw_docs, raw_tfs)
+        keep = wanted[docs]
+        if keep.any():
+            terms.append(term)
+            term_rowids.append(all_rowids[docs[keep]])
+            term_tfs.append(tfs[keep].astype(np.int64))
+    return terms, term_rowids, term_tfs, all_rowids[wanted], np.frombuffer(lengths, dtype=np.int32)[wanted]
 
 
-def _read_docs(conn: sqlite3.Connection, inst: str, first: str, last: str) -> np.ndarray:
-    """The doc (rowid) of every instance of the terms first..last, in index order."""
-    text, = conn.execute(f"SELECT group_concat(doc) FROM {inst} WHERE term >= ? AND term <= ?",
-                         (first, last)).fetchone()
-    return np.array(text.split(","), dtype=np.int64) if text else np.zeros(0, dtype=np.int64)
+_GAP_TYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 
 
-def _posting(view: str, term: str, numbers: np.ndarray) -> tuple:
-    """One term's row: passage numbers (int32) and term frequencies (uint8, or uint16 if needed)."""
-    docs, tfs = np.unique(numbers, return_counts=True)
-    tfs = tfs.astype(np.uint8 if tfs.max() < 256 else np.uint16)
-    return view, term, docs.astype(np.int32).tobytes(), tfs.tobytes()
+def _rows(view: str, terms: list[str], starts: np.ndarray, docs: np.ndarray, tfs: np.ndarray):
+    """Each term's row: passage numbers as gaps (a width byte, then uint8/16/32 gaps, the first
+    from 0) and term frequencies (nothing when all are 1, else uint8, or uint16 if needed).
+    ``docs``/``tfs``: every term's ascending passage numbers and counts, one after the other."""
+    if not terms:
+        return
+    gaps = np.diff(docs, prepend=0)
+    gaps[starts] = docs[starts]
+    widest = np.maximum.reduceat(gaps, starts)
+    most = np.maximum.reduceat(tfs, starts)
+    ends = [*starts[1:].tolist(), len(docs)]
+    for term, a, b, gap, tf in zip(terms, starts.tolist(), ends, widest.tolist(), most.tolist()):
+        width = 1 if gap < 256 else 2 if gap < 65536 else 4
+        packed = bytes([width]) + gaps[a:b].astype(_GAP_TYPES[width]).tobytes()
+        freqs = b"" if tf == 1 else tfs[a:b].astype(np.uint8 if tf < 256 else np.uint16).tobytes()
+        yield view, term, packed, freqs
+
+
+def unpack(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(passage numbers, term frequencies as float64) of one stored posting row."""
+    docs = np.cumsum(np.frombuffer(raw_docs, dtype=_GAP_TYPES[raw_docs[0]], offset=1), dtype=np.int64)
+    if not raw_tfs:
+        return docs, np.ones(len(docs))
+    return docs, np.frombuffer(raw_tfs, dtype=np.uint8 if len(raw_tfs) == len(docs) else np.uint16).astype(np.float64)
 
 
 class Postings:
     """One lexical view of a finished store, for scoring queries."""
 
-    def __init__(self, conn_of, view: str, rowids: np.ndarray, lengths: np.ndarray) -> None:
+    def __init__(self, conn_of, view: str, rowids: np.ndarray, lengths: np.ndarray, texts_of=None) -> None:
         self._conn_of = conn_of           # -> this thread's sqlite3 connection
+        self._texts_of = texts_of         # (view, rowids) -> the view's column texts, for phrases
         self.view = view
         self.rowids = rowids              # ascending; passage number = position
         self._lengths = lengths.astype(np.float64)
@@ -101,7 +115,7 @@ class Postings:
         self.avgdl = float(lengths.sum()) / float(max(self.rows, 1))
 
     @classmethod
-    def open(cls, conn_of, view: str) -> "Postings | None":
+    def open(cls, conn_of, view: str, texts_of=None) -> "Postings | None":
         conn = conn_of()
         try:
             row = conn.execute("SELECT rowids, lengths FROM postings_rows WHERE view = ?", (view,)).fetchone()
@@ -109,27 +123,37 @@ class Postings:
             return None
         if row is None:
             return None
-        return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32))
+        return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32),
+                   texts_of)
 
-    def scores(self, terms: Sequence[str]) -> np.ndarray | None:
-        """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in
-        the order of the FTS5 MATCH expression), or None when only FTS5 can match a term."""
-        found: dict[str, tuple[bytes, bytes]] = {}
+    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         unique = list(dict.fromkeys(terms))
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            found.update((t, (d, f)) for t, d, f in self._conn_of().execute(
+            found.update((t, unpack(d, f)) for t, d, f in self._conn_of().execute(
                 f"SELECT term, docs, tfs FROM postings WHERE view = ? AND term IN ({','.join('?' * len(chunk))})",
                 [self.view, *chunk]))
+        return found
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray | None:
+        """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in
+        the order of the FTS5 MATCH expression): each term is a phrase, as in that expression.
+        None only when the view cannot read its passages' text for a phrase of several tokens."""
+        found = self._fetch(terms)
         docs_parts, score_parts = [], []
         for term in terms:
-            if term not in found:
-                if not _ONE_TOKEN.fullmatch(term):
-                    return None
+            if term in found:
+                docs, tf = found[term]
+            elif _ONE_TOKEN.fullmatch(term):
                 continue                  # not in the corpus: adds 0 to every passage, as in FTS5
-            raw_docs, raw_tfs = found[term]
-            docs = np.frombuffer(raw_docs, dtype=np.int32)
-            tf = np.frombuffer(raw_tfs, dtype=np.uint8 if len(raw_tfs) == len(docs) else np.uint16).astype(np.float64)
+            else:                         # FTS5 splits it: a phrase of its tokens
+                hit = self.phrase(tokenizer().split([term])[0])
+                if hit is None:
+                    return None
+                docs, tf = hit
+                if not len(docs):
+                    continue
             # fts5_aux.c: idf = log((N - nHit + 0.5) / (nHit + 0.5)), floored at 1e-6
             idf = math.log((self.rows - len(docs) + 0.5) / (len(docs) + 0.5))
             if idf <= 0.0:
@@ -143,6 +167,52 @@ class Postings:
         # bincount adds in input order: each passage's sum runs over the terms in MATCH order,
         # as fts5_aux.c's loop over phrases does
         return np.bincount(np.concatenate(docs_parts), weights=np.concatenate(score_parts), minlength=self.rows)
+
+    def candidates(self, tokens: Sequence[str]) -> np.ndarray:
+        """Passage numbers holding every one of ``tokens`` (FTS5 terms), ascending."""
+        found = self._fetch(tokens)
+        if not tokens or any(t not in found for t in tokens):
+            return np.zeros(0, dtype=np.int64)
+        parts = sorted((found[t][0] for t in dict.fromkeys(tokens)), key=len)
+        out = parts[0]
+        for other in parts[1:]:
+            out = out[np.isin(out, other, assume_unique=True)]
+        return out
+
+    def phrase(self, tokens: Sequence[str], among: np.ndarray | None = None, first_only: bool = False
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(passage numbers, occurrences) of the passages where ``tokens`` occur one after the
+        other, as an FTS5 phrase matches (every start position counts); ``among`` narrows the
+        candidates, ``first_only`` stops at the first passage found. None without the texts."""
+        if len(tokens) == 1:
+            docs, tf = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0)))
+            keep = np.ones(len(docs), bool) if among is None else np.isin(docs, among)
+            return docs[keep][:1 if first_only else None], tf[keep][:1 if first_only else None]
+        if not tokens:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if self._texts_of is None:
+            return None
+        cands = self.candidates(tokens)
+        if among is not None:
+            cands = cands[np.isin(cands, among)]
+        k, want = len(tokens), list(tokens)
+        docs, tfs = [], []
+        step = 16
+        i = 0
+        while i < len(cands):
+            chunk = cands[i:i + step]
+            seqs = tokenizer().split(self._texts_of(self.view, self.rowids[chunk].tolist()))
+            for number, seq in zip(chunk.tolist(), seqs):
+                n = sum(1 for j in range(len(seq) - k + 1) if seq[j:j + k] == want)
+                if n:
+                    docs.append(number)
+                    tfs.append(n)
+            if first_only and docs:
+                break
+            i += step
+            step = min(step * 4, 1024)
+        return np.array(docs[:1] if first_only else docs, dtype=np.int64), np.array(
+            tfs[:1] if first_only else tfs, dtype=np.float64)
 
     def numbers(self, rowids: np.ndarray) -> np.ndarray:
         """Passage numbers of rowids known to the store."""

@@ -1,25 +1,35 @@
-"""The passage store: one SQLite file holding documents, passages and an FTS5 table over their
-jieba tokens. Readable with any SQLite client::
+"""The passage store: one SQLite file holding documents, passages and the posting arrays of their
+two lexical views (jieba tokens, character bigrams). Readable with any SQLite client::
 
-    sqlite3 index/gen-*/passages.sqlite "select passage_id, section, text from passages limit 3"
+    sqlite3 index/gen-*/passages.sqlite "select source, paragraph, section, text from passages limit 3"
 """
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import postings
+import numpy as np
+
+from . import lexicon, postings
 from .errors import IndexCorrupt
+from .lexicon import PostingsBuilder
 from .manifest import repair_hint_from_disk
-from .records import Document, Passage
+from .records import Document, Passage, passage_key, passage_rowid
 
 STORE_FILE = "passages.sqlite"
 
+# Format 2 (indexer/manifest.py FORMAT_VERSION) keeps each thing once (bench/store.md measured
+# what each table cost in format 1): the lexical index is the posting arrays alone, with no FTS5
+# tables beside them (indexer/lexicon.py); no passage_id column (it is "<source>#<paragraph>",
+# its rowid a hash of it); ``clean`` only where it differs from ``text``; no token or bigram
+# columns (derived from ``clean`` again where a phrase needs them: StoreReader.view_texts); a
+# document's text without the passages' text.
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE documents (
@@ -28,41 +38,39 @@ CREATE TABLE documents (
     sha256   TEXT NOT NULL,
     encoding TEXT NOT NULL,
     chars    INTEGER NOT NULL,
-    text     TEXT NOT NULL,             -- the extracted text passages' offsets index into
+    text     TEXT NOT NULL,             -- the extracted text passages' offsets index into; when
+                                        -- outside = 1 only its parts outside the passages, in order
     kind     TEXT NOT NULL DEFAULT 'text',  -- the reader: text, pdf, image, docx, html
-    pages    TEXT NOT NULL DEFAULT '[]'     -- PDFs: JSON [[page, start, end], ...] into text
+    pages    TEXT NOT NULL DEFAULT '[]',    -- PDFs: JSON [[page, start, end], ...] into text
+    outside  INTEGER NOT NULL DEFAULT 0     -- 1: the passages' text fills the rest (document_text)
 );
 CREATE TABLE passages (
-    id         INTEGER PRIMARY KEY,       -- stable hash of passage_id; also the FAISS id
-    passage_id TEXT NOT NULL UNIQUE,      -- "<source>#<paragraph>"
+    id         INTEGER PRIMARY KEY,       -- passage_rowid("<source>#<paragraph>"); also the FAISS id
     source     TEXT NOT NULL REFERENCES documents(source),
     paragraph  INTEGER NOT NULL,
     section    TEXT NOT NULL,             -- JSON array, outermost heading first
     start      INTEGER NOT NULL,          -- character offsets into documents.text
     "end"      INTEGER NOT NULL,
     text       TEXT NOT NULL,             -- == substr(documents.text, start + 1, end - start)
-    clean      TEXT NOT NULL,             -- what was embedded and tokenised
+    clean      TEXT,                      -- what was embedded and tokenised; NULL: the same as text
     spans      TEXT NOT NULL,             -- JSON [[start, end], ...] of the body lines
-    tokens     TEXT NOT NULL,             -- space-separated jieba tokens (folded)
-    grams      TEXT NOT NULL,             -- space-separated character bigrams (folded)
     pages      TEXT NOT NULL DEFAULT '[]' -- PDFs: JSON [[page, start, end], ...] of the passage's parts
 );
 CREATE INDEX passages_by_source ON passages(source, paragraph);
-CREATE VIRTUAL TABLE passages_fts USING fts5(
-    tokens, content='passages', content_rowid='id',
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
-);
-CREATE VIRTUAL TABLE passages_grams USING fts5(
-    grams, content='passages', content_rowid='id',
-    tokenize = "unicode61 remove_diacritics 0 tokenchars '.%'"
-);
 """
 
-_PASSAGE_COLUMNS = "id, passage_id, source, paragraph, section, start, \"end\", text, clean, spans, tokens, grams, pages"
-_DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages"
-# Columns added after format 1's first stores, with the value an older store's rows get.
-_ADDED = {"passages": {"pages": "'[]'"}, "documents": {"kind": "'text'", "pages": "'[]'"}}
-_LEXICAL_TABLES = {"words": "passages_fts", "grams": "passages_grams"}
+_PASSAGE_COLUMNS = "id, source, paragraph, section, start, \"end\", text, clean, spans, pages"
+_DOCUMENT_COLUMNS = "source, title, sha256, encoding, chars, text, kind, pages, outside"
+VIEWS = ("words", "grams")      # jieba tokens, character bigrams
+
+
+class StoreConnection(sqlite3.Connection):
+    """A store being written: the connection, and each lexical view's terms collected so far."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lexicon = {view: PostingsBuilder() for view in VIEWS}
+        self.documents: list[Document] = []           # written by finish_store, without the passages
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,86 +79,123 @@ class StoredPassage:
 
     rowid: int
     passage: Passage
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...] = ()    # not stored since format 2: Analyzer.tokens(passage.clean)
 
 
-def create_store(path: Path, meta: dict[str, str]) -> sqlite3.Connection:
-    conn = sqlite3.connect(path)
+def create_store(path: Path, meta: dict[str, str]) -> StoreConnection:
+    conn = sqlite3.connect(path, factory=StoreConnection)
     conn.executescript(_SCHEMA)
     conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
     return conn
 
 
-def insert_document(conn: sqlite3.Connection, doc: Document) -> None:
-    conn.execute(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text), doc.text, doc.kind,
-                  json.dumps([list(p) for p in doc.pages])))
+def insert_document(conn: StoreConnection, doc: Document) -> None:
+    conn.documents.append(doc)
 
 
-def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], tokens: Sequence[list[str]],
+def _write_documents(conn: StoreConnection) -> None:
+    """The documents inserted, each with only its text outside its passages where the passages
+    are its slices in order (as the chunker cuts them), else its whole text."""
+    for doc in conn.documents:
+        rows = conn.execute('SELECT start, "end", text FROM passages WHERE source = ? ORDER BY start',
+                            (doc.source,)).fetchall()
+        rest = _outside_passages(doc.text, rows)
+        conn.execute(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (doc.source, doc.title, doc.sha256, doc.encoding, len(doc.text),
+                      doc.text if rest is None else rest, doc.kind, json.dumps([list(p) for p in doc.pages]),
+                      int(rest is not None)))
+    conn.documents.clear()
+    conn.commit()
+
+
+def _outside_passages(text: str, passages: list[tuple[int, int, str]]) -> str | None:
+    """``text`` without the (start, end, text) passages, or None where they overlap or differ."""
+    parts, pos = [], 0
+    for start, end, ptext in passages:
+        if start < pos or text[start:end] != ptext:
+            return None
+        parts.append(text[pos:start])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def insert_passages(conn: StoreConnection, passages: Sequence[Passage], tokens: Sequence[list[str]],
                     grams: Sequence[list[str]]) -> None:
     conn.executemany(
-        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(p.rowid, p.passage_id, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
-          p.start, p.end, p.text, p.clean, json.dumps([list(s) for s in p.spans]), " ".join(toks), " ".join(gr),
+        f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(p.rowid, p.source, p.paragraph, json.dumps(list(p.section), ensure_ascii=False),
+          p.start, p.end, p.text, None if p.clean == p.text else p.clean, json.dumps([list(s) for s in p.spans]),
           json.dumps([list(pg) for pg in p.pages]))
-         for p, toks, gr in zip(passages, tokens, grams)])
+         for p in passages])
+    rowids = [p.rowid for p in passages]
+    conn.lexicon["words"].add(rowids, tokens)
+    conn.lexicon["grams"].add(rowids, grams)
 
 
-def copy_documents(conn: sqlite3.Connection, old_store: Path, sources: Iterable[str]) -> None:
-    """Carry unchanged documents and their passages over from the previous build."""
+def copy_documents(conn: StoreConnection, old_store: Path, sources: Iterable[str]) -> None:
+    """Carry unchanged documents and their passages over from the previous build, and their
+    terms from its posting arrays (no tokenising again)."""
     conn.execute("ATTACH DATABASE ? AS old", (f"file:{old_store}?mode=ro",))
     try:
         conn.execute("CREATE TEMP TABLE keep (source TEXT PRIMARY KEY)")
         conn.executemany("INSERT INTO keep VALUES (?)", [(s,) for s in sources])
         for table, columns in (("documents", _DOCUMENT_COLUMNS), ("passages", _PASSAGE_COLUMNS)):
-            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {_old_columns(conn, table, columns)} "
+            conn.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} "
                          f"FROM old.{table} WHERE source IN (SELECT source FROM keep)")
+        kept = np.array([r for r, in conn.execute("SELECT id FROM old.passages WHERE source IN "
+                                                  "(SELECT source FROM keep)")], dtype=np.int64)
+        for view in VIEWS:
+            conn.lexicon[view].add_postings(*postings.read_view(conn, view, kept, schema="old"))
         conn.commit()
         conn.execute("DROP TABLE keep")
     finally:
         conn.execute("DETACH DATABASE old")
 
 
-def _old_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
-    """The select list reading ``columns`` from the previous build's table, with defaults for the
-    columns a store written before them lacks."""
-    have = {row[1] for row in conn.execute(f"PRAGMA old.table_info({table})")}
-    return ", ".join(c if c.strip('"') in have else _ADDED[table][c]
-                     for c in (c.strip() for c in columns.split(",")))
+_analyzer = None
 
 
-def finish_store(conn: sqlite3.Connection, checkpoint=lambda name: None) -> None:
-    """Fill the FTS tables and their posting arrays (indexer/postings.py), compact, and close: the
-    file is complete and never written again.
-    ``checkpoint(name)`` is called between steps (the builder's crash-injection points)."""
-    for table in _LEXICAL_TABLES.values():
-        conn.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
-        conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
-        conn.commit()
-        checkpoint(f"{table} built")
-    postings.write(conn, _LEXICAL_TABLES)
+def _grams_analyzer():
+    """An Analyzer without a user dictionary: bigrams do not depend on one."""
+    global _analyzer
+    if _analyzer is None:
+        from .tokens import Analyzer
+
+        _analyzer = Analyzer()
+    return _analyzer
+
+
+def finish_store(conn: StoreConnection, checkpoint=lambda name: None) -> None:
+    """Write the posting arrays (indexer/postings.py), compact, and close: the file is complete
+    and never written again. ``checkpoint(name)`` is called between steps (the builder's
+    crash-injection points)."""
+    _write_documents(conn)
+    checkpoint("documents written")
+    postings.write(conn, conn.lexicon)
     checkpoint("postings built")
     conn.execute("VACUUM")
     checkpoint("store compacted")
     conn.close()
 
 
+_PHRASE = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def _phrases(match: str) -> list[str]:
+    """The phrases of a MATCH expression built by tokens.fts_match_expression, in order."""
+    return [m.group(1).replace('""', '"') for m in _PHRASE.finditer(match or "")]
+
+
 def _row_to_passage(row: sqlite3.Row, titles: dict[str, str]) -> StoredPassage:
     passage = Passage(
         source=row["source"], title=titles.get(row["source"], row["source"]),
         section=tuple(json.loads(row["section"])), paragraph=row["paragraph"],
-        start=row["start"], end=row["end"], text=row["text"], clean=row["clean"],
+        start=row["start"], end=row["end"], text=row["text"],
+        clean=row["text"] if row["clean"] is None else row["clean"],
         spans=tuple(tuple(s) for s in json.loads(row["spans"])),
         pages=tuple(tuple(pg) for pg in json.loads(row["pages"])))
-    return StoredPassage(row["id"], passage, tuple(row["tokens"].split()))
-
-
-def _readable_columns(conn: sqlite3.Connection, table: str, columns: str) -> str:
-    """``columns`` as a select list that also reads a store written before some of them existed."""
-    have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-    return ", ".join(c if c.strip('"') in have else f"{_ADDED[table][c]} AS {c}"
-                     for c in (c.strip() for c in columns.split(",")))
+    return StoredPassage(row["id"], passage)
 
 
 class StoreReader:
@@ -159,8 +204,9 @@ class StoreReader:
 
     POOL_SIZE = 8        # threads beyond this many share connections (safe: SQLite is serialized)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, analyzer=None) -> None:
         self.path = path
+        self.analyzer = analyzer    # the index's (its user dictionary): for phrases of jieba tokens
         self._local = threading.local()
         self._postings: dict[str, postings.Postings | None] = {}
         self._postings_lock = threading.Lock()
@@ -171,8 +217,8 @@ class StoreReader:
             self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             self.titles = dict(conn.execute("SELECT source, title FROM documents").fetchall())
             self.passage_count = conn.execute("SELECT count(*) FROM passages").fetchone()[0]
-            self._columns = _readable_columns(conn, "passages", _PASSAGE_COLUMNS)
-            self._document_columns = {c.strip() for c in _readable_columns(conn, "documents", "kind, pages").split(",")}
+            self._columns = _PASSAGE_COLUMNS
+            conn.execute(f"SELECT {self._columns} FROM passages LIMIT 0")
         except sqlite3.DatabaseError as exc:
             self.close()
             raise IndexCorrupt(f"{path} is not a readable wenda store ({exc}); {repair_hint_from_disk(Path(path).parent.parent)}") from exc
@@ -209,9 +255,11 @@ class StoreReader:
         return found
 
     def passage_by_id(self, passage_id: str) -> StoredPassage | None:
-        row = self._conn().execute(f"SELECT {self._columns} FROM passages WHERE passage_id = ?",
-                                   (passage_id,)).fetchone()
-        return _row_to_passage(row, self.titles) if row else None
+        row = self._conn().execute(f"SELECT {self._columns} FROM passages WHERE id = ?",
+                                   (passage_rowid(passage_id),)).fetchone()
+        if row is None or passage_key(row["source"], row["paragraph"]) != passage_id:
+            return None
+        return _row_to_passage(row, self.titles)
 
     def passages_of(self, source: str, first: int = 1, last: int | None = None) -> list[StoredPassage]:
         rows = self._conn().execute(
@@ -221,58 +269,82 @@ class StoreReader:
 
     def lexical(self, match: str, limit: int, source_glob: str | None = None,
                 view: str = "words") -> list[tuple[int, float]]:
-        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression over one lexical
-        view: "words" (jieba tokens) or "grams" (character bigrams)."""
-        table = _LEXICAL_TABLES[view]
-        sql = f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ?"
-        args: list = [match]
-        if source_glob:
-            sql += " AND rowid IN (SELECT id FROM passages WHERE source GLOB ?)"
-            args.append(source_glob)
-        sql += " ORDER BY rank LIMIT ?"
-        args.append(limit)
-        return [(int(r), float(s)) for r, s in self._conn().execute(sql, args).fetchall()]
+        """(rowid, bm25 score, higher is better) for an FTS5 MATCH expression of quoted phrases
+        joined by OR (tokens.fts_match_expression) over one lexical view: "words" (jieba tokens)
+        or "grams" (character bigrams). FTS5's ``ORDER BY rank LIMIT``, from the posting arrays."""
+        post = self.postings(view)
+        scores = post.scores(_phrases(match))
+        allowed = np.array(self.rowids_matching(source_glob), dtype=np.int64) if source_glob else None
+        ids, top = post.top(scores, limit, allowed)
+        return [(int(r), float(x)) for r, x in zip(ids, top)]
 
     def postings(self, view: str) -> postings.Postings | None:
-        """The posting arrays of one lexical view (None for stores built before them)."""
+        """The posting arrays of one lexical view."""
         with self._postings_lock:
             if view not in self._postings:
-                self._postings[view] = postings.Postings.open(self._conn, view)
+                self._postings[view] = postings.Postings.open(self._conn, view, self.view_texts)
             return self._postings[view]
 
     def lexical_among(self, match: str, rowids: Sequence[int], view: str = "words") -> dict[int, float]:
         """BM25 scores of the given passages (those the match finds at all)."""
-        table = _LEXICAL_TABLES[view]
-        out: dict[int, float] = {}
-        conn = self._conn()
-        ids = [int(r) for r in rowids]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            rows = conn.execute(f"SELECT rowid, -bm25({table}) FROM {table} WHERE {table} MATCH ? "
-                                f"AND rowid IN ({','.join('?' * len(chunk))})", [match, *chunk]).fetchall()
-            out.update((int(r), float(s)) for r, s in rows)
-        return out
+        post = self.postings(view)
+        scores = post.scores(_phrases(match))
+        ids = np.array([int(r) for r in rowids], dtype=np.int64)
+        ids = ids[np.isin(ids, post.rowids)]
+        values = scores[post.numbers(ids)]
+        return {int(r): float(x) for r, x in zip(ids, values) if x > 0}
+
+    def holds_phrase(self, phrase: str, view: str = "grams", outside: str | None = None) -> bool:
+        """Whether a passage (not of the document ``outside``) holds the FTS5 phrase ``phrase``
+        (its tokens one after the other) in the given view."""
+        post = self.postings(view)
+        tokens = lexicon.tokenizer().split([phrase])[0]
+        among = None
+        if outside is not None:
+            inside = post.numbers(np.array([r for r, in self._conn().execute(
+                "SELECT id FROM passages WHERE source = ?", (outside,))], dtype=np.int64))
+            among = np.setdiff1d(np.arange(post.rows), inside)
+        docs, _ = post.phrase(tokens, among, first_only=True)
+        return len(docs) > 0
+
+    def view_texts(self, view: str, rowids: Sequence[int]) -> list[str]:
+        """The text a lexical view indexed for each passage: its jieba tokens or its bigrams."""
+        found: dict[int, str] = {}
+        for i in range(0, len(rowids), 500):
+            chunk = [int(r) for r in rowids[i:i + 500]]
+            found.update(self._conn().execute(f"SELECT id, coalesce(clean, text) FROM passages WHERE id IN "
+                                              f"({','.join('?' * len(chunk))})", chunk).fetchall())
+        analyzer = self.analyzer or _grams_analyzer()
+        terms = analyzer.tokens if view == "words" else analyzer.grams
+        return [" ".join(terms(found[int(r)])) for r in rowids]
 
     def rowids_matching(self, source_glob: str) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages WHERE source GLOB ?", (source_glob,))]
 
     def documents(self) -> list[dict]:
-        kind = "d.kind" if "kind" in self._document_columns else "'text' AS kind"
         rows = self._conn().execute(
-            f"SELECT d.source, d.title, d.chars, d.sha256, {kind}, count(p.id) AS passages FROM documents d "
+            "SELECT d.source, d.title, d.chars, d.sha256, d.kind, count(p.id) AS passages FROM documents d "
             "LEFT JOIN passages p ON p.source = d.source GROUP BY d.source ORDER BY d.source").fetchall()
         return [dict(r) for r in rows]
 
     def document_pages(self, source: str) -> list[tuple[int, int, int]]:
         """(page, start, end) of each page of a PDF document in its text; [] for other documents."""
-        if "pages" not in self._document_columns:
-            return []
         row = self._conn().execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
         return [tuple(p) for p in json.loads(row[0])] if row else []
 
     def document_text(self, source: str) -> str | None:
-        row = self._conn().execute("SELECT text FROM documents WHERE source = ?", (source,)).fetchone()
-        return row[0] if row else None
+        conn = self._conn()
+        row = conn.execute("SELECT text, outside FROM documents WHERE source = ?", (source,)).fetchone()
+        if not row or not row[1]:
+            return row[0] if row else None
+        rest, parts, pos, taken = row[0], [], 0, 0
+        for start, end, text in conn.execute('SELECT start, "end", text FROM passages WHERE source = ? '
+                                             "ORDER BY start", (source,)):
+            parts += [rest[taken:taken + start - pos], text]
+            taken += start - pos
+            pos = end
+        parts.append(rest[taken:])
+        return "".join(parts)
 
     def all_rowids(self) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT id FROM passages ORDER BY source, paragraph")]

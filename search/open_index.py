@@ -69,6 +69,7 @@ class LoadedIndex:
             user_dict = gen / USER_DICT_FILE
             analyzer = Analyzer(user_dict if user_dict.exists() else None)
             analyzer.warm()
+            store.analyzer = analyzer       # phrases of jieba tokens tokenise passages the index's way
         except BaseException:
             _release(store, lease)
             raise
@@ -112,11 +113,7 @@ class LoadedIndex:
         return vectors.reconstruct(self.vectors, ids)
 
     def term_in_corpus(self, grams: list[str], ignore_source: str | None = None) -> bool:
-        phrase = '"' + " ".join(g.replace('"', '""') for g in grams) + '"'
-        found = [r for r, _ in self.store.lexical(phrase, 1 if ignore_source is None else 50, view="grams")]
-        if ignore_source is not None:
-            found = [r for r, sp in self.store.passages_by_rowid(found).items() if sp.passage.source != ignore_source]
-        return bool(found)
+        return self.store.holds_phrase(" ".join(grams), "grams", outside=ignore_source)
 
     def verify_full(self) -> None:
         verify_files(self.generation, self.manifest, full=True)

@@ -42,7 +42,7 @@ def _passages(index_dir):
 def test_manifest_records_what_the_build_used(seeds_index):
     gen = current_generation(seeds_index)
     manifest = read_manifest(gen)
-    assert manifest["format"] == 1
+    assert manifest["format"] == 2
     assert manifest["model"]["name"] == "multilingual-e5-small"
     assert manifest["model"]["dim"] == 384 and len(manifest["model"]["fingerprint"]) >= 16
     assert manifest["chunking"]["max_chars"] > manifest["chunking"]["min_chars"] > 0

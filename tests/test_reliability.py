@@ -56,7 +56,7 @@ def content(index_dir: Path) -> dict:
     try:
         rows = store.passages_by_rowid(store.all_rowids())
         passages = sorted((sp.passage.passage_id, sp.rowid, sp.passage.start, sp.passage.end, sp.passage.text,
-                           sp.passage.section, sp.tokens) for sp in rows.values())
+                           sp.passage.section, sp.passage.clean) for sp in rows.values())
         docs = [(d["source"], d["title"], d["sha256"], d["passages"]) for d in store.documents()]
     finally:
         store.close()
