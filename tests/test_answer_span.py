@@ -44,7 +44,7 @@ def test_untyped_questions_and_phrases_the_question_names_give_none(analyzer):
     assert best_span("示例科技于2011年3月创办。", analyse("2011年3月发生了什么时候的事", analyzer), analyzer) is None
 
 
-@pytest.mark.parametrize("question", ["徐汇区有多少家人工智能企业？", "静安区的数据智能企业数量有多少？",
+@pytest.mark.parametrize("question", ["徐汇区有多少家人工智能相关企业？", "静安区的数据智能企业数量有多少？",
                                       "上海人工智能产业到2018年6月的规模是多少亿元？"])
 def test_spans_on_the_seeds_quote_the_file_exactly(searcher, question):
     answer = searcher.ask(question)
@@ -84,7 +84,7 @@ def test_features_at_serving_equal_features_from_stored_hits(searcher):
 def test_the_terminal_shows_the_short_answer_in_bold(searcher):
     from wenda.api.render import Style, render_answer
 
-    answer = searcher.ask("徐汇区有多少家人工智能企业？")
+    answer = searcher.ask("徐汇区有多少家人工智能相关企业？")
     assert answer.span is not None
     short = answer.span.text.replace("\n", "")
     coloured = render_answer(answer, Style(color=True))

@@ -27,7 +27,7 @@ from wenda.api.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 XUHUI = "002_d4cb951aedcfedf9.txt"
-QUESTION = "徐汇区有多少家人工智能企业？"
+QUESTION = "徐汇区有多少家人工智能相关企业？"
 BASE = "http://127.0.0.1"       # the MCP endpoint checks the Host header of loopback servers
 
 
