@@ -1,12 +1,7 @@
 """Train the answer model (search/data/answer_model.txt and .json) and report it held out.
 
-    python bench/train_answers.py [--folds 5] [--rounds 300]
-
-Needs the public sets' indexes in bench/tmp/answers (built once, ~20 minutes on 2 cores):
-
-    for f in cmrc2018_trial:paragraph drcd_test:article squad2zh_dev_public:article; do
-      wenda eval ../shared/eval/${f%%:*}.json --documents ${f##*:} --work-dir bench/tmp/answers; done
-    wenda eval ../shared/eval/seeds_qa.jsonl --corpus seeds --work-dir bench/tmp/answers
+    python bench/answer_data.py --build     # once: the public sets indexed in bench/tmp/answers (~20 min)
+    python bench/train_answers.py [--folds 5] [--rounds 150]    # (`make bench-answers` runs both)
 
 Examples come from bench/answer_data.py. Every sentence of a question's top passages is one row
 (search/candidates.py), labelled 1 when it holds the gold answer. A LightGBM binary model scores
