@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from wenda.indexer.tokens import Analyzer
 from wenda.search.answer import (_QUESTION_WORDS, MAX_ANSWER_CHARS, _core, _cut_to_evidence, _lead, content_grams,
-                                 has_kind, has_new_kind, kind_spans, longest_common_run, question_kind, specific_terms)
+                                 has_kind, has_new_kind, idf_weights, kind_spans, longest_common_run, question_kind, specific_terms)
 from wenda.search.records import SearchResult
 from wenda.search.sentences import Sentence, split_sentences
 
@@ -86,12 +85,7 @@ def score_candidates(question: str, passages: list, analyzer: Analyzer,
     e_grams = [g | lead_grams[id(s.passage)] for g, (_, s) in zip(s_grams, sentences)]
     e_words = [w | lead_words[id(s.passage)] for w, (_, s) in zip(s_words, sentences)]
     n = len(sentences)
-    gram_df, word_df = Counter(), Counter()
-    for g, w in zip(e_grams, e_words):
-        gram_df.update(g)
-        word_df.update(w)
-    gram_w = {g: math.log((n + 1) / (gram_df[g] + 0.5)) for g in q_grams}
-    word_w = {w: math.log((n + 1) / (word_df[w] + 0.5)) for w in q_words}
+    gram_w, word_w = idf_weights(q_grams, e_grams), idf_weights(q_words, e_words)
     gram_total, word_total = sum(gram_w.values()) or 1.0, sum(word_w.values()) or 1.0
     kind = question_kind(question)
     q_kind_spans = kind_spans(question, kind)

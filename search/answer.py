@@ -7,7 +7,9 @@ answer_model.py, the short typed answer in answer_span.py, and their use in answ
 """
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
 from wenda.indexer.layout import SENTENCE_STOPS
 from wenda.indexer.tokens import Analyzer
@@ -89,6 +91,14 @@ def content_grams(analyzer: Analyzer, text: str) -> list[str]:
         else:
             out.append(run)
     return out
+
+
+def idf_weights(terms: set[str], found: list[set[str]]) -> dict[str, float]:
+    """IDF of each question term over the candidate sentences (``found``: the terms each holds):
+    a term in every sentence (the article's subject) says less about where the answer is."""
+    df = Counter(t for f in found for t in f)
+    n = len(found)
+    return {t: math.log((n + 1) / (df[t] + 0.5)) for t in terms}
 
 
 def longest_common_run(a: str, b: str) -> int:

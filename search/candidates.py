@@ -9,8 +9,6 @@ phrase of the asked type near those terms, and how its passage ranked. Training
 """
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,12 +93,7 @@ def build_candidates(question: str, analysis: Question, hits: list[Hit], analyze
     # Question words looked up as substrings: segmenting every sentence with jieba cost 5 ms each.
     s_words = [{w for w in q_words if w in t} for t in folded]
     n = len(sentences)
-    gram_df, word_df = Counter(), Counter()
-    for g, w in zip(s_grams, s_words):
-        gram_df.update(g)
-        word_df.update(w)
-    gram_w = {g: math.log((n + 1) / (gram_df[g] + 0.5)) for g in q_grams}
-    word_w = {w: math.log((n + 1) / (word_df[w] + 0.5)) for w in q_words}
+    gram_w, word_w = extract.idf_weights(q_grams, s_grams), extract.idf_weights(q_words, s_words)
     gram_total, word_total = sum(gram_w.values()), sum(word_w.values())
 
     terms = [t for t in analysis.terms if t.source != "generic" and t.text]
