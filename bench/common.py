@@ -7,6 +7,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,3 +108,13 @@ def write_results(name: str, title: str, body_md: str, data: dict) -> None:
     (BENCH / f"{name}.json").write_text(json.dumps({**info, **data}, ensure_ascii=False, indent=2) + "\n",
                                         encoding="utf-8")
     print(f"wrote bench/{name}.md and bench/{name}.json")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Terminate a server the benchmark started; kill it when it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -26,7 +26,7 @@ import unicodedata
 import urllib.parse
 from pathlib import Path
 
-from common import ROOT, WORK, cache_dir, eval_file, percentiles, write_results
+from common import ROOT, WORK, cache_dir, eval_file, percentiles, stop_process, write_results
 
 import render_documents as R  # noqa: E402
 from wenda.search.evaluate import normalise  # noqa: E402
@@ -431,12 +431,7 @@ def upload_while_searching(questions: list[dict], embedder, clients: int = 8) ->
                 "searches_ok": ok[0], "searches_failed": failed[0], "searches_during_upload": during,
                 "errors": errors[:5], "search_ms": percentiles(latencies)}
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         log.close()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from common import ROOT, WORK, cache_dir, eval_file, find_eval_file, percentiles, write_results
+from common import ROOT, WORK, cache_dir, eval_file, find_eval_file, percentiles, stop_process, write_results
 
 import load  # noqa: E402
 
@@ -121,11 +121,7 @@ def lite_server(data_dir: Path, log_path: Path):
                 time.sleep(0.5)
         yield uri
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def serve_two(seconds: float, clients: int, embedder) -> dict:
