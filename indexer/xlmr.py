@@ -149,19 +149,39 @@ def supported(folder: Path) -> bool:
             and config.get("position_embedding_type", "absolute") == "absolute")
 
 
+def load_tokenizer(path: Path, max_length: int):
+    """The tokenizer of tokenizer.json, truncating at ``max_length``; parsed once per process per
+    file version (a 17 MB JSON: about a second), since every encoder of one model uses it the
+    same way and a Tokenizer may be shared between threads."""
+    st = path.stat()
+    return _tokenizer(str(path), st.st_size, st.st_mtime_ns, st.st_ino, max_length)
+
+
+@functools.lru_cache(maxsize=4)
+def _tokenizer(path: str, _size: int, _mtime_ns: int, _inode: int, max_length: int):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.enable_truncation(max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def max_seq_length(folder: Path) -> int:
+    sbert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")) \
+        if (folder / "sentence_bert_config.json").is_file() else {}
+    return int(sbert.get("max_seq_length") or 512)
+
+
 class DirectEncoder:
     def __init__(self, folder: Path) -> None:
-        from tokenizers import Tokenizer
-
         sbert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")) \
             if (folder / "sentence_bert_config.json").is_file() else {}
         st_config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8")) \
             if (folder / "config_sentence_transformers.json").is_file() else {}
-        self.max_seq_length = int(sbert.get("max_seq_length") or 512)
+        self.max_seq_length = max_seq_length(folder)
         self.prompts = dict(st_config.get("prompts") or {})
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(self.max_seq_length)
-        self.tokenizer.no_padding()
+        self.tokenizer = load_tokenizer(folder / "tokenizer.json", self.max_seq_length)
         self.model = Encoder(folder)
         self.dim = self.model.dim
 

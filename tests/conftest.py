@@ -5,8 +5,10 @@ runs reuse it; the seeds index is built into a session temporary folder.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,3 +78,47 @@ def wenda_cli() -> list[str]:
     """How to run the CLI from the tests: the installed script if present, else the module."""
     script = Path(sys.executable).parent / "wenda"
     return [str(script)] if script.exists() else [sys.executable, "-m", "wenda.api.cli"]
+
+
+class WendaForks:
+    """Runs `wenda ARGS` as a child forked from one process that did the CLI's imports once
+    (tests/_wenda_forks.py): the CLI's own main(), its exit status, stdout and stderr, without
+    paying the imports and jieba's dictionary per command."""
+
+    def __init__(self, env: dict, work: Path) -> None:
+        self._env = env
+        self._work = work
+        self._runs = 0
+        self._proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_wenda_forks.py"))], env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = self._proc.stdout.readline()
+        assert "ready" in ready, "the fork server did not start"
+
+    def __call__(self, args: list[str], env: dict | None = None, cwd: Path | None = None,
+                 timeout: float = 300) -> subprocess.CompletedProcess:
+        self._runs += 1
+        out, err = self._work / f"run{self._runs}.out", self._work / f"run{self._runs}.err"
+        job = {"args": [str(a) for a in args], "env": env if env is not None else self._env, "replace_env": True,
+               "log": str(out), "stderr": str(err), "cwd": str(cwd) if cwd else None, "kill_after": timeout}
+        self._proc.stdin.write(json.dumps([job]) + "\n")
+        self._proc.stdin.flush()
+        json.loads(self._proc.stdout.readline())            # the child's pid
+        (code,) = json.loads(self._proc.stdout.readline())     # -9: killed (its fault hook, or the timeout)
+        return subprocess.CompletedProcess(["wenda", *job["args"]], code, out.read_text("utf-8", errors="replace"),
+                                           err.read_text("utf-8", errors="replace"))
+
+    def close(self) -> None:
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
+
+@pytest.fixture(scope="session")
+def run_wenda(wenda_env, tmp_path_factory):
+    """``run_wenda(args, env=None, cwd=None)`` -> CompletedProcess of `wenda ARGS` (see WendaForks);
+    ``env`` is the child's whole environment (default: wenda_env)."""
+    forks = WendaForks(wenda_env, tmp_path_factory.mktemp("wenda-runs"))
+    yield forks
+    forks.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -53,9 +52,8 @@ def test_manifest_records_what_the_build_used(seeds_index):
     assert set(manifest["files"]) >= {"passages.sqlite", "vectors.faiss"}
 
 
-def test_info_json_reports_documents_and_passages(seeds_index, wenda_cli, wenda_env):
-    out = subprocess.run([*wenda_cli, "info", "--json", "--index-dir", str(seeds_index)], env=wenda_env,
-                         capture_output=True, text=True, timeout=120)
+def test_info_json_reports_documents_and_passages(seeds_index, run_wenda, wenda_env):
+    out = run_wenda(["info", "--json", "--index-dir", str(seeds_index)], env=wenda_env)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["documents"] == 5 and info["passages"] > 100
@@ -97,15 +95,14 @@ def test_changing_one_file_rebuilds_only_its_passages(index_copy, tmp_path, cach
     assert hits[0].passage.source == "005_new.md"
 
 
-def test_a_build_killed_midway_leaves_the_old_index_answering(index_copy, tmp_path, wenda_cli, wenda_env, embedder):
+def test_a_build_killed_midway_leaves_the_old_index_answering(index_copy, tmp_path, run_wenda, wenda_env, embedder):
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)
     (corpus / "000_8ea395dd2807991d.txt").write_text("替换后的文章。\n\n完全不同的内容。\n", encoding="utf-8")
     before = Searcher.open(index_copy, embedder=embedder).search("静安区的数据智能企业数量有多少", k=3)
     generation = current_generation(index_copy).name
     env = {**wenda_env, "WENDA_FAULT_STEP": "8"}     # somewhere after chunking, before the switch
-    run = subprocess.run([*wenda_cli, "index", str(corpus), "--index-dir", str(index_copy)], env=env,
-                         capture_output=True, text=True, timeout=300)
+    run = run_wenda(["index", str(corpus), "--index-dir", str(index_copy)], env=env)
     assert run.returncode == -9, run.stderr      # SIGKILL
     assert current_generation(index_copy).name == generation
     after = Searcher.open(index_copy, embedder=embedder).search("静安区的数据智能企业数量有多少", k=3)

@@ -11,11 +11,12 @@ COMMANDS = ["index", "search", "ask", "serve", "mcp", "eval", "info"]
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_help(wenda_cli, wenda_env, command):
+    # The installed script itself, exec'd (the other CLI tests fork from a warm process).
     out = subprocess.run([*wenda_cli, command, "--help"], env=wenda_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "usage: wenda " + command in out.stdout
 
 
-def test_errors_are_one_line_with_the_right_exit_status(wenda_cli, wenda_env, tmp_path, seeds_index):
+def test_errors_are_one_line_with_the_right_exit_status(run_wenda, wenda_env, tmp_path, seeds_index):
     cases = [
         (["search", "", "--index-dir", str(seeds_index)], 2, "empty"),
         (["search", "上海", "-k", "0", "--index-dir", str(seeds_index)], 2, "k must"),
@@ -26,14 +27,14 @@ def test_errors_are_one_line_with_the_right_exit_status(wenda_cli, wenda_env, tm
         (["bogus"], 2, "invalid choice"),
     ]
     for args, code, message in cases:
-        out = subprocess.run([*wenda_cli, *args], env=wenda_env, capture_output=True, text=True, timeout=120)
+        out = run_wenda([*args], env=wenda_env)
         assert out.returncode == code, (args, out.stderr)
         assert message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_ask_json_has_the_contract_shape(wenda_cli, wenda_env, seeds_index):
-    out = subprocess.run([*wenda_cli, "ask", "静安区的数据智能企业数量有多少？", "--json", "--index-dir",
-                          str(seeds_index)], env=wenda_env, capture_output=True, text=True, timeout=300)
+def test_ask_json_has_the_contract_shape(run_wenda, wenda_env, seeds_index):
+    out = run_wenda(["ask", "静安区的数据智能企业数量有多少？", "--json", "--index-dir",
+                          str(seeds_index)], env=wenda_env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert {"question", "found", "answer", "citations", "passages", "took_ms"} <= set(data)

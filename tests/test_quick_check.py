@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def _unsampled_offset(path: Path, expected: str) -> int:
     raise AssertionError(f"every byte of {path} is sampled")
 
 
-def test_quick_open_misses_unsampled_damage_that_the_full_check_finds(index_dir, embedder, wenda_cli, wenda_env):
+def test_quick_open_misses_unsampled_damage_that_the_full_check_finds(index_dir, embedder, run_wenda, wenda_env):
     gen = current_generation(index_dir)
     store = gen / "passages.sqlite"
     expected = read_manifest(gen)["files"]["passages.sqlite"]
@@ -55,8 +54,7 @@ def test_quick_open_misses_unsampled_damage_that_the_full_check_finds(index_dir,
         verify_index(index_dir)
     with pytest.raises(IndexCorrupt, match="checksum"):
         Searcher.open(index_dir, embedder=embedder, full_check=True)
-    run = subprocess.run([*wenda_cli, "index", "--verify", "--index-dir", str(index_dir)], env=wenda_env,
-                         capture_output=True, text=True, timeout=120)
+    run = run_wenda(["index", "--verify", "--index-dir", str(index_dir)], env=wenda_env)
     assert run.returncode == 1 and "does not match its checksum" in run.stderr and "wenda index" in run.stderr
 
 

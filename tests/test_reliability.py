@@ -125,14 +125,14 @@ def test_killed_at_twenty_points_the_old_index_survives_and_the_next_build_is_cl
     counted.build([new_corpus])
     steps = list(range(1, counted._step_count + 2))
     # Each kill is a real `wenda index` process (the CLI's main: the model, SIGKILL) forked from one
-    # that did the imports once (tests/_index_forks.py); three run at a time, on one thread each.
+    # that did the imports once (tests/_wenda_forks.py); three run at a time, on one thread each.
     # All waves are queued at once, so the next wave runs while this process checks the last one.
     env = {**wenda_env, "WENDA_THREADS": "1"}
     plans = [[("step", n) for n in steps[first:first + WAVE]] for first in range(0, len(steps), WAVE)]
     plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
     plans.append([("timer", rng.uniform(0.5, 6.0)) for _ in range(WAVE)])
     kills, step_kills, steps_done = [], 0, False
-    forks = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_index_forks.py"))], env=env,
+    forks = subprocess.Popen([sys.executable, str(Path(__file__).with_name("_wenda_forks.py"))], env=env,
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert "ready" in json.loads(forks.stdout.readline())

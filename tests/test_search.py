@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -120,15 +119,15 @@ def test_search_batch_equals_one_by_one(searcher):
         assert [h.passage.passage_id for h in result.hits] == [h.passage.passage_id for h in single.hits]
 
 
-def test_cli_queries_file_equals_one_by_one(seeds_index, tmp_path, wenda_cli, wenda_env):
+def test_cli_queries_file_equals_one_by_one(seeds_index, tmp_path, run_wenda, wenda_env):
     qfile = tmp_path / "queries.txt"
     qfile.write_text("\n".join(QUERIES[:4]) + "\n", encoding="utf-8")
-    base = [*wenda_cli, "search", "--index-dir", str(seeds_index), "-k", "3", "--json"]
-    out = subprocess.run([*base, "--queries", str(qfile)], env=wenda_env, capture_output=True, text=True, timeout=300)
+    base = ["search", "--index-dir", str(seeds_index), "-k", "3", "--json"]
+    out = run_wenda([*base, "--queries", str(qfile)], env=wenda_env)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert [line["query"] for line in lines] == QUERIES[:4]
-    one = subprocess.run([*base, QUERIES[2]], env=wenda_env, capture_output=True, text=True, timeout=300)
+    one = run_wenda([*base, QUERIES[2]], env=wenda_env)
     assert json.loads(one.stdout)["hits"] == lines[2]["hits"] or \
         [h["passage_id"] for h in json.loads(one.stdout)["hits"]] == [h["passage_id"] for h in lines[2]["hits"]]
     for line in lines:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -87,9 +86,9 @@ def test_every_setting_but_three_has_its_variable():
                                   ["eval", "questions.jsonl"], ["info"]], ids=lambda a: a[0])
 @pytest.mark.parametrize("env", [{"WENDA_MAX_K": "0"}, {"WENDA_REQUEST_TIMEOUT": "-3"}, {"WENDA_THREADS": "many"}],
                          ids=["max_k", "timeout", "threads"])
-def test_every_command_stops_with_exit_2(wenda_cli, wenda_env, tmp_path, args, env):
+def test_every_command_stops_with_exit_2(run_wenda, wenda_env, tmp_path, args, env):
     run_env = {**wenda_env, "WENDA_INDEX": str(tmp_path / "index"), **env}
-    out = subprocess.run([*wenda_cli, *args], env=run_env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    out = run_wenda([*args], env=run_env, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith("wenda: error: " + next(iter(env))), line
@@ -98,18 +97,16 @@ def test_every_command_stops_with_exit_2(wenda_cli, wenda_env, tmp_path, args, e
 
 # -- the LLM only when asked for -----------------------------------------------------------
 
-def test_cli_ask_uses_the_llm_only_with_the_flag(wenda_cli, wenda_env, seeds_index):
+def test_cli_ask_uses_the_llm_only_with_the_flag(run_wenda, wenda_env, seeds_index):
     env = {**wenda_env, "WENDA_INDEX": str(seeds_index), "WENDA_LLM_BASE_URL": closed_port_url(),
            "WENDA_LLM_MODEL": "any-model"}
-    plain = subprocess.run([*wenda_cli, "ask", QUESTION, "--json"], env=env, capture_output=True, text=True,
-                           timeout=300)
+    plain = run_wenda(["ask", QUESTION, "--json"], env=env)
     assert plain.returncode == 0, plain.stderr
     answer = json.loads(plain.stdout)
     assert answer["mode"] == "extractive" and "note" not in answer and "LLM" not in plain.stderr
     assert answer["found"] is True and "2694" in answer["answer"]
 
-    asked = subprocess.run([*wenda_cli, "ask", QUESTION, "--json", "--llm"], env=env, capture_output=True,
-                           text=True, timeout=300)
+    asked = run_wenda(["ask", QUESTION, "--json", "--llm"], env=env)
     assert asked.returncode == 0, asked.stderr
     assert "LLM" in json.loads(asked.stdout)["note"]        # it tried the (closed) endpoint
 
