@@ -16,7 +16,9 @@ a list of jobs ``{"args": [...], "env": {...}, "log": path, "kill_after": second
 optionally, ``"stderr": path`` (then "log" takes stdout only), ``"cwd": folder`` and
 ``"replace_env": true`` (the job's env is the whole environment, not an update); out, per wave, a
 line of the children's pids, then a line of (once every child has ended) their exit codes as
-``os.waitstatus_to_exitcode`` gives them (-9: SIGKILL).
+``os.waitstatus_to_exitcode`` gives them (-9: SIGKILL). A JSON object instead starts a child that
+keeps running (``{"start": job}``, answered with its pid) or asks after one (``{"poll": pid}``,
+``{"wait": pid, "timeout": s}``, answered with its exit code or null).
 """
 from __future__ import annotations
 
@@ -103,8 +105,32 @@ def main() -> None:
     xlmr.load_tokenizer(folder / "tokenizer.json", xlmr.max_seq_length(folder))    # parsed once per process
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:
-        _pids, codes = wave(json.loads(line))
+        request = json.loads(line)
+        if isinstance(request, dict):       # a long-running child (`wenda serve`): start, poll or wait
+            print(json.dumps(background(request)), flush=True)
+            continue
+        _pids, codes = wave(request)
         print(json.dumps(codes), flush=True)
+
+
+def background(request: dict) -> int | None:
+    """{"start": job} -> its pid; {"poll": pid} -> its exit code, or None while it runs;
+    {"wait": pid, "timeout": s} -> its exit code (None when it still runs at the timeout)."""
+    if "start" in request:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            child(request["start"])
+        return pid
+    pid = request.get("poll", request.get("wait"))
+    deadline = time.monotonic() + (request.get("timeout", 0) if "wait" in request else 0)
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +108,17 @@ class WendaForks:
         return subprocess.CompletedProcess(["wenda", *job["args"]], code, out.read_text("utf-8", errors="replace"),
                                            err.read_text("utf-8", errors="replace"))
 
+    def start(self, args: list[str], env: dict, log: Path, cwd: Path | None = None) -> "ForkedProcess":
+        """`wenda ARGS` running in the background (a server), its stdout and stderr in ``log``."""
+        job = {"args": [str(a) for a in args], "env": env, "replace_env": True, "log": str(log),
+               "cwd": str(cwd) if cwd else None}
+        return ForkedProcess(self, self._ask({"start": job}))
+
+    def _ask(self, request: dict):
+        self._proc.stdin.write(json.dumps(request) + "\n")
+        self._proc.stdin.flush()
+        return json.loads(self._proc.stdout.readline())
+
     def close(self) -> None:
         self._proc.stdin.close()
         try:
@@ -122,3 +134,29 @@ def run_wenda(wenda_env, tmp_path_factory):
     forks = WendaForks(wenda_env, tmp_path_factory.mktemp("wenda-runs"))
     yield forks
     forks.close()
+
+
+class ForkedProcess:
+    """What the tests use of a subprocess.Popen, for a child of WendaForks."""
+
+    def __init__(self, forks: WendaForks, pid: int) -> None:
+        self._forks, self.pid, self.returncode = forks, pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._forks._ask({"poll": self.pid})
+        return self.returncode
+
+    def wait(self, timeout: float = 300) -> int:
+        if self.returncode is None:
+            self.returncode = self._forks._ask({"wait": self.pid, "timeout": timeout})
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired(["wenda", str(self.pid)], timeout)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)

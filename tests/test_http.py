@@ -446,14 +446,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | None = None, ready: bool = True):
-    """`wenda serve` in a subprocess; returns (process, base URL, saw /readyz 503 before 200).
+def start_server(index_dir: Path, env: dict, log_path: Path, extra_env: dict | None = None, ready: bool = True,
+                 forks=None):
+    """`wenda serve` in a subprocess (``forks``: forked from the run_wenda fixture's warm process);
+    returns (process, base URL, saw /readyz 503 before 200).
     ``ready``: wait for /readyz 200 (the index loaded), else only for /healthz (the server up)."""
     port = free_port()
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", "serve", "--port", str(port), "--index-dir",
-                             str(index_dir)], env={**env, **(extra_env or {})}, cwd=log_path.parent,
-                            stdout=log, stderr=subprocess.STDOUT)
+    args = ["serve", "--port", str(port), "--index-dir", str(index_dir)]
+    if forks is not None:
+        proc = forks.start(args, {**env, **(extra_env or {})}, log_path, cwd=log_path.parent)
+    else:
+        proc = subprocess.Popen([sys.executable, "-m", "wenda.api.cli", *args], env={**env, **(extra_env or {})},
+                                cwd=log_path.parent, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     saw_not_ready, deadline = False, time.monotonic() + 240
     while time.monotonic() < deadline:

@@ -26,11 +26,11 @@ STEP_TIMEOUT_MS = 30_000        # generous: the machine may be busy with other w
 
 
 @pytest.fixture(scope="module")
-def server(seeds_index, wenda_env, tmp_path_factory):
+def server(seeds_index, wenda_env, tmp_path_factory, run_wenda):
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium not installed: apt-get install chromium")
     log = tmp_path_factory.mktemp("page-server") / "serve.log"
-    proc, base, _ = start_server(seeds_index, wenda_env, log, {"WENDA_API_KEY": KEY})
+    proc, base, _ = start_server(seeds_index, wenda_env, log, {"WENDA_API_KEY": KEY}, forks=run_wenda)
     yield base
     stop_server(proc)
 

@@ -88,12 +88,13 @@ def test_manifests_without_fingerprints_get_the_full_check(index_dir, embedder):
         Searcher.open(index_dir, embedder=embedder)
 
 
-def test_a_server_stops_serving_a_build_that_fails_its_background_check(index_dir, wenda_env, tmp_path):
+def test_a_server_stops_serving_a_build_that_fails_its_background_check(index_dir, wenda_env, tmp_path, run_wenda):
     gen = current_generation(index_dir)
     store = gen / "passages.sqlite"
     _flip_keeping_mtime(store, _unsampled_offset(store, read_manifest(gen)["files"]["passages.sqlite"]["sample"]))
     log = tmp_path / "serve.log"
-    proc, base, _ = start_server(index_dir, wenda_env, log, {"WENDA_RELOAD_CHECK": "0.3"}, ready=False)
+    proc, base, _ = start_server(index_dir, wenda_env, log, {"WENDA_RELOAD_CHECK": "0.3"}, ready=False,
+                                  forks=run_wenda)
     try:
         deadline, code = time.monotonic() + 120, None
         while time.monotonic() < deadline and code != "index_corrupt":

@@ -143,10 +143,10 @@ def top_source(client: httpx.Client, query: str) -> str | None:
 
 @pytest.mark.slow
 def test_server_serves_through_three_builds_one_of_them_unservable(small_index, cache_dir, embedder, wenda_env,
-                                                                   tmp_path):
+                                                                   tmp_path, run_wenda):
     corpus, index_dir = small_index
     log_path = tmp_path / "serve.log"
-    proc, base, _ = start_server(index_dir, wenda_env, log_path, {"WENDA_RELOAD_CHECK": "0.3"})
+    proc, base, _ = start_server(index_dir, wenda_env, log_path, {"WENDA_RELOAD_CHECK": "0.3"}, forks=run_wenda)
     stop = threading.Event()
     failures: list[str] = []
     done = [0]
