@@ -57,7 +57,9 @@ class HitScores(BaseModel):
     dense: float = Field(description="问题与段落向量的余弦相似度。", examples=[0.8712])
     lexical: float = Field(description="按 jieba 分词的 BM25 分数（没有词命中时为 0）。", examples=[12.31])
     grams: float = Field(description="按汉字二元组的 BM25 分数。", examples=[18.02])
-    fused: float = Field(description="融合后的排序分数（即 score）。", examples=[4.1017])
+    fused: float = Field(description="三路分数融合后的分数（未经排序模型时即 score）。", examples=[4.1017])
+    ranked: float | None = Field(default=None, description="排序模型的分数（即 score）；未使用排序模型时没有此项。",
+                                 examples=[2.3141])
 
 
 class Hit(BaseModel):

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wenda.indexer.tokens import Analyzer
-from wenda.search.answer import (_QUESTION_WORDS, MAX_ANSWER_CHARS, _core, _cut_to_evidence, _lead, content_grams,
-                                 has_kind, has_new_kind, idf_weights, kind_spans, longest_common_run, question_kind, specific_terms)
+from wenda.search.answer import (_QUESTION_WORDS, MAX_ANSWER_CHARS, _cut_to_evidence, _lead, content_grams,
+                                 has_kind, has_new_kind, idf_weights, kind_spans, longest_common_run, question_core, question_kind,
+                                 specific_terms)
 from wenda.search.records import SearchResult
 from wenda.search.sentences import Sentence, split_sentences
 
@@ -76,7 +77,7 @@ def score_candidates(question: str, passages: list, analyzer: Analyzer,
         return []
     q_grams = set(content_grams(analyzer, question))
     q_words = set(analyzer.tokens(_QUESTION_WORDS.sub(" ", question)))
-    q_core = _core(analyzer, question)
+    q_core = question_core(analyzer, question)
     leads = {id(p): _lead(p) for p in passages}
     lead_grams = {key: set(content_grams(analyzer, text)) & q_grams for key, text in leads.items()}
     lead_words = {key: set(analyzer.tokens(text)) & q_words for key, text in leads.items()}

@@ -114,7 +114,7 @@ def longest_common_run(a: str, b: str) -> int:
     return lo
 
 
-def _core(analyzer: Analyzer, text: str) -> str:
+def question_core(analyzer: Analyzer, text: str) -> str:
     return re.sub(r"[\s？?。，,！!、：:；;“”\"]", "", analyzer.fold(_QUESTION_WORDS.sub("", text)))
 
 

@@ -11,9 +11,8 @@ from importlib import resources
 
 import numpy as np
 
-from wenda.indexer.errors import ModelError
-
 from .candidates import FEATURES
+from .lgbm import load_booster, predict
 
 MODEL_FILE = "data/answer_model.txt"
 RECORD_FILE = "data/answer_model.json"
@@ -26,23 +25,12 @@ class AnswerModel:
     record: dict
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        if len(features) == 0:
-            return np.zeros(0)
-        return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
-
-
-def check_record(record: dict, model_features: list[str]) -> None:
-    """The model must read exactly the features this code computes, in this order."""
-    if list(record.get("features", [])) != list(FEATURES) or list(model_features) != list(FEATURES):
-        raise ModelError("search/data/answer_model.* were trained on other features than search/candidates.py "
-                         "computes; retrain with bench/train_answers.py")
+        return predict(self.booster, features)
 
 
 def from_text(model_text: str, record: dict) -> AnswerModel:
-    import lightgbm
-
-    booster = lightgbm.Booster(model_str=model_text)
-    check_record(record, booster.feature_name())
+    booster = load_booster(model_text, record, FEATURES, "search/data/answer_model.* (from search/candidates.py)",
+                           "bench/train_answers.py")
     return AnswerModel(booster, float(record["threshold"]), record)
 
 

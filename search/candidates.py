@@ -88,7 +88,7 @@ def build_candidates(question: str, analysis: Question, hits: list[Hit], analyze
 
     q_grams = set(extract.content_grams(analyzer, question))
     q_words = set(analyzer.tokens(extract._QUESTION_WORDS.sub(" ", question)))
-    q_core = extract._core(analyzer, question)
+    q_core = extract.question_core(analyzer, question)
     s_grams = [set(extract.content_grams(analyzer, t)) & q_grams for t in folded]
     # Question words looked up as substrings: segmenting every sentence with jieba cost 5 ms each.
     s_words = [{w for w in q_words if w in t} for t in folded]

@@ -11,7 +11,10 @@ class Scores:
     dense: float        # cosine similarity of query and passage embeddings
     lexical: float      # FTS5 BM25 over jieba tokens (0 when no term matches)
     grams: float        # FTS5 BM25 over character bigrams
-    fused: float        # the ranking score
+    fused: float        # the fusion of the three (search/fusion.py)
+    # The learned ranker's score (search/rank_model.py) for the hits it ordered: the fused top 10.
+    # Hits below them keep the fusion's order, and None here.
+    ranked: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +29,14 @@ class Hit:
 
     @property
     def score(self) -> float:
-        return self.scores.fused
+        """The score the hits are ordered by: the learned ranker's where it ran, else the fusion's."""
+        return self.scores.fused if self.scores.ranked is None else self.scores.ranked
 
     def to_dict(self, debug: bool = True) -> dict:
         p = self.passage
         out = {
             "rank": self.rank,
-            "score": round(self.scores.fused, 4),
+            "score": round(self.score, 4),
             "passage_id": p.passage_id,
             "source": p.source,
             "title": p.title,
@@ -48,6 +52,8 @@ class Hit:
         if debug:
             out["scores"] = {"dense": round(self.scores.dense, 4), "lexical": round(self.scores.lexical, 4),
                              "grams": round(self.scores.grams, 4), "fused": round(self.scores.fused, 4)}
+            if self.scores.ranked is not None:
+                out["scores"]["ranked"] = round(self.scores.ranked, 4)
         return out
 
 

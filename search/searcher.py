@@ -33,6 +33,9 @@ from .fusion import FusionParams, fuse
 from .backend import SearchBackend
 from .llm import LLMConfig
 from .open_index import LoadedIndex
+from .question import analyse
+from .rank_model import RankModel, bundled_ranker
+from .ranking import DEPTH as RANK_DEPTH, rank_features
 from .records import Answer, Hit, Scores, SearchResult
 
 log = logging.getLogger("wenda.search")
@@ -71,6 +74,15 @@ def check_k(k: object, max_k: int = DEFAULT_MAX_K) -> int:
 
 
 @dataclass
+class RankCandidates:
+    """The fused top of one query's pool, as the learned ranker reads it."""
+
+    chosen: np.ndarray                  # indexes into the pool, in fused order
+    passages: list[StoredPassage]       # the passage of each
+    features: np.ndarray                # one row of search.ranking.RANK_FEATURES each
+
+
+@dataclass
 class _Pool:
     """One query's candidates with every retriever's score."""
 
@@ -81,7 +93,7 @@ class _Pool:
 class Searcher:
     def __init__(self, index: SearchBackend, embedder, fusion: FusionParams = FusionParams(),
                  max_query_chars: int = DEFAULT_MAX_QUERY_CHARS, max_k: int = DEFAULT_MAX_K,
-                 full_check: bool = False) -> None:
+                 full_check: bool = False, ranker: "RankModel | str | None" = "bundled") -> None:
         self._index = index
         self.embedder = embedder
         self.fusion = fusion
@@ -94,6 +106,7 @@ class Searcher:
         self._cache_lock = threading.Lock()
         self._answerer_cache: Answerer | None = None
         self._half_queries = _half_queries(index, embedder)
+        self.ranker = bundled_ranker() if ranker == "bundled" else ranker
 
     # -- opening
     @classmethod
@@ -196,7 +209,7 @@ class Searcher:
         for i, query in enumerate(cleaned):
             terms = index.analyzer.tokens(query)
             pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc, allowed)
-            hits = self._rank(index, pool, terms, k)
+            hits = self._rank(index, pool, query, terms, k)
             results.append(SearchResult(query, hits, 0.0, tuple(terms)))
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
         return [SearchResult(r.query, r.hits, took, r.terms) for r in results]
@@ -252,14 +265,54 @@ class Searcher:
             signals[view] = scores.among(rowids)
         return _Pool(rowids, signals)
 
-    def _rank(self, index: SearchBackend, pool: _Pool, terms: list[str], k: int) -> list[Hit]:
+    def rank_candidates(self, query: str, doc: str | None = None) -> RankCandidates:
+        """The fused top DEPTH of one query with their re-ranking features (search/ranking.py), as
+        serving computes them: what bench/train_ranking.py learns from."""
+        index = self._index
+        cleaned = clean_query(query, self.max_query_chars)
+        allowed = index.allowed(doc)
+        qvec = self.embed_queries([cleaned])
+        depth = max(self.fusion.candidates, RANK_DEPTH)
+        dense_scores, dense_ids = index.dense(qvec, depth, allowed)
+        terms = index.analyzer.tokens(cleaned)
+        pool = self._pool(index, cleaned, qvec[0], terms, dense_scores[0], dense_ids[0], depth, doc, allowed)
+        fused = fuse(pool.signals, self.fusion)
+        order = np.lexsort((pool.rowids, -fused))
+        return self._rank_candidates(index, pool, cleaned, fused, order)
+
+    def _rank_candidates(self, index: SearchBackend, pool: _Pool, query: str, fused: np.ndarray,
+                         order: np.ndarray) -> RankCandidates:
+        chosen = order[:RANK_DEPTH]
+        rowids = [int(pool.rowids[j]) for j in chosen]
+        stored = index.store.passages_by_rowid(rowids)
+        kept = [(j, r) for j, r in zip(chosen, rowids) if r in stored]
+        chosen = np.array([j for j, _ in kept], dtype=np.int64)
+        passages = [stored[r] for _, r in kept]
+        question = analyse(query, index.analyzer)
+        features = rank_features(question, index.analyzer, [sp.passage for sp in passages], pool.signals, fused, chosen)
+        return RankCandidates(chosen, passages, features)
+
+    def _rank(self, index: SearchBackend, pool: _Pool, query: str, terms: list[str], k: int) -> list[Hit]:
         if len(pool.rowids) == 0:
             return []
         fused = fuse(pool.signals, self.fusion)
         order = np.lexsort((pool.rowids, -fused))        # ties broken by id: stable results
+        stored: dict[int, StoredPassage] = {}
+        ranked: dict[int, float] = {}
+        ranker = self.ranker
+        if ranker is not None:
+            # The learned ranker re-orders the fused top RANK_DEPTH (what lies below keeps its order).
+            cands = self._rank_candidates(index, pool, query, fused, order)
+            scores = ranker.scores(cands.features)
+            top = np.lexsort((np.arange(len(scores)), -scores))
+            ranked = {int(j): float(scores[t]) for t, j in enumerate(cands.chosen)}
+            order = np.concatenate([cands.chosen[top], order[RANK_DEPTH:]])
+            stored = {sp.passage.rowid: sp for sp in cands.passages}
         # Fetch a few more than k: near-duplicates are dropped below.
         wanted = [int(pool.rowids[j]) for j in order[: k * 3]]
-        stored = index.store.passages_by_rowid(wanted)
+        missing = [r for r in wanted if r not in stored]
+        if missing:
+            stored.update(index.store.passages_by_rowid(missing))
         position = {int(r): j for j, r in enumerate(pool.rowids)}
         hits: list[Hit] = []
         kept: list[StoredPassage] = []
@@ -269,7 +322,8 @@ class Searcher:
                 continue
             kept.append(sp)
             j = position[rowid]
-            scores = Scores(*(float(pool.signals[name][j]) for name in ("dense", "words", "grams")), float(fused[j]))
+            scores = Scores(*(float(pool.signals[name][j]) for name in ("dense", "words", "grams")), float(fused[j]),
+                            ranked.get(j))
             highlight = mark_terms(sp.passage.clean, terms, index.analyzer)
             hits.append(Hit(len(hits) + 1, sp.passage, scores, highlight))
             if len(hits) == k:

@@ -81,6 +81,12 @@ def split_sentences(p: Passage) -> list[Sentence]:
     return out
 
 
+def sentence_texts(text: str) -> list[str]:
+    """The sentences of a plain text, as split_sentences cuts a passage (no offsets: cheaper)."""
+    cut = _SENTENCE_END.sub(lambda m: m.group() + "\x00", text).split("\x00")
+    return [piece for piece in (c.strip() for c in cut) if piece]
+
+
 def clauses(sentence: Sentence) -> list[Sentence]:
     """The sentence cut at commas and semicolons (for answers that must stay short)."""
     p = sentence.passage
