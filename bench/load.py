@@ -84,14 +84,19 @@ def rss_mb(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def server(cli: list[str], index_dir: Path, env: dict, log_path: Path, ready_timeout: float = 240):
+def server(cli: list[str], index_dir: Path, env: dict, log_path: Path, ready_timeout: float = 240, start=None):
     """`wenda serve` on a free 127.0.0.1 port until /readyz says 200; yields (process, base URL);
-    always stops it afterwards (SIGTERM, SIGKILL after 30 s)."""
+    always stops it afterwards (SIGTERM, SIGKILL after 30 s). ``start(args, env, log_path)``, when
+    given, starts it instead of exec'ing ``cli`` (the tests fork it from a warm process) and returns
+    what Popen would (poll, wait, send_signal, kill, pid, returncode)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([*cli, "serve", "--host", "127.0.0.1", "--port", str(port), "--index-dir",
-                                 str(index_dir)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--index-dir", str(index_dir)]
+    if start is not None:
+        proc = start(args, env, log_path)
+    else:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen([*cli, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + ready_timeout
         while True:

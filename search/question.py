@@ -648,6 +648,8 @@ def _terms(tokens: list[_Token], constraints, focus_tokens, kind: str,
 
     for c in constraints:
         add(c.text, 3.0, "constraint")
+        for gloss in _GLOSSES.get(c.text, ()):     # "AI" as a constraint still matches 人工智能
+            add(gloss, 0.8 * 3.0, "gloss")
     focus_words = {t.word for t in focus_tokens or ()}
     for t in tokens:
         if cue is not None and t.start < cue.end() and t.end > cue.start():

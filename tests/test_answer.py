@@ -21,6 +21,9 @@ FILES = {p.name: p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")}
 @pytest.mark.parametrize("question, expected", [
     ("静安区的数据智能企业数量有多少？", "1700家"),
     ("徐汇区有多少家人工智能企业？", "710家"),
+    pytest.param("普陀区一共建成了几个5G室外基站？", "2694", marks=pytest.mark.xfail(
+        strict=True, reason="issue 14: the right sentence (累计开通…2694个) gets P 0.28 with 建成 for the article's "
+                            "开通 (0.67 with 开通, 0.92 with 累计开通): the model leans on the wording")),
     ("徐汇区有多少家人工智能相关企业？", "710家"),
     ("上海人工智能产业到2018年6月的规模是多少？", "700亿元"),
 ])

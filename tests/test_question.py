@@ -115,6 +115,12 @@ def test_english_words_kept_lower_cased_and_marked(analyzer):
     assert all(t.text == t.text.lower() for t in q.terms)
 
 
+def test_an_english_constraint_gets_its_chinese_gloss(analyzer):
+    terms = {t.text: t for t in analyse("上海 AI 企业有多少家", analyzer).terms}
+    assert terms["ai"].source == "constraint" and terms["ai"].english
+    assert terms["人工智能"].source == "gloss" and terms["人工智能"].weight < terms["ai"].weight
+
+
 def test_traditional_and_simplified_read_alike(analyzer):
     simplified = analyse("张江科学城占地面积有多大", analyzer)
     traditional = analyse("張江科學城佔地面積有多大", analyzer)

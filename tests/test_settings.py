@@ -14,7 +14,7 @@ from wenda.api.server import create_app
 from wenda.api.settings import ENV_VARS, Settings
 from wenda.indexer.errors import BadInput
 
-QUESTION = "普陀区一共建成了几个5G室外基站？"
+QUESTION = "普陀区有多少个5G室外基站？"
 
 
 def closed_port_url() -> str:
