@@ -4,38 +4,38 @@ record (answer_model.json: feature names, the answer threshold, the training com
 held-out figures), both written by bench/train_answers.py."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
+from wenda.indexer.errors import ModelError
+
 from .candidates import FEATURES
-from .lgbm import load_booster, predict
+from .lgbm import ShippedModel, load_booster, read_bundled
 
 MODEL_FILE = "data/answer_model.txt"
 RECORD_FILE = "data/answer_model.json"
 
 
-@dataclass(frozen=True)
-class AnswerModel:
-    booster: object
-    threshold: float
-    record: dict
+class AnswerModel(ShippedModel):
+    @property
+    def threshold(self) -> float:
+        """The lowest probability that is answered."""
+        return float(self.record["threshold"])
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return predict(self.booster, features)
+        return self.predict(features)
 
 
 def from_text(model_text: str, record: dict) -> AnswerModel:
     booster = load_booster(model_text, record, FEATURES, "search/data/answer_model.* (from search/candidates.py)",
                            "bench/train_answers.py")
-    return AnswerModel(booster, float(record["threshold"]), record)
+    return AnswerModel(booster, record)
 
 
 @lru_cache(maxsize=1)
 def bundled() -> AnswerModel:
-    files = resources.files(__package__)
-    record = json.loads(files.joinpath(RECORD_FILE).read_text(encoding="utf-8"))
-    return from_text(files.joinpath(MODEL_FILE).read_text(encoding="utf-8"), record)
+    shipped = read_bundled(MODEL_FILE, RECORD_FILE)
+    if shipped is None:
+        raise ModelError(f"search/{MODEL_FILE} is missing from this installation; reinstall wenda")
+    return from_text(*shipped)

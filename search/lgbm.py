@@ -3,11 +3,25 @@ checked against the features this code computes, predicted on one thread (a sear
 batch; the server's threads are the parallelism)."""
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
 from wenda.indexer.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    booster: object
+    record: dict            # feature names, training command, held-out figures
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
+            return np.zeros(0)
+        return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
 
 
 def load_booster(model_text: str, record: dict, features: Sequence[str], what: str, retrain: str):
@@ -20,7 +34,10 @@ def load_booster(model_text: str, record: dict, features: Sequence[str], what: s
     return booster
 
 
-def predict(booster, features: np.ndarray) -> np.ndarray:
-    if len(features) == 0:
-        return np.zeros(0)
-    return np.asarray(booster.predict(features, num_threads=1), dtype=np.float64)
+def read_bundled(model_file: str, record_file: str) -> tuple[str, dict] | None:
+    """(model text, record) of a file pair under search/, or None where the model is not shipped."""
+    files = resources.files(__package__)
+    if not files.joinpath(model_file).is_file():
+        return None
+    record = json.loads(files.joinpath(record_file).read_text(encoding="utf-8"))
+    return files.joinpath(model_file).read_text(encoding="utf-8"), record

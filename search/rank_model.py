@@ -4,27 +4,20 @@ the fused top candidates, stored as text (search/data/rank_model.txt) with its r
 bench/train_ranking.py. Shipped only while it beats the fusion on held-out folds."""
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from .lgbm import load_booster, predict
+from .lgbm import ShippedModel, load_booster, read_bundled
 from .ranking import RANK_FEATURES
 
 MODEL_FILE = "data/rank_model.txt"
 RECORD_FILE = "data/rank_model.json"
 
 
-@dataclass(frozen=True)
-class RankModel:
-    booster: object
-    record: dict
-
+class RankModel(ShippedModel):
     def scores(self, features: np.ndarray) -> np.ndarray:
-        return predict(self.booster, features)
+        return self.predict(features)
 
 
 def from_text(model_text: str, record: dict) -> RankModel:
@@ -36,9 +29,5 @@ def from_text(model_text: str, record: dict) -> RankModel:
 @lru_cache(maxsize=1)
 def bundled_ranker() -> RankModel | None:
     """The shipped ranker, or None where none is shipped (the fused order is served)."""
-    files = resources.files(__package__)
-    model = files.joinpath(MODEL_FILE)
-    if not model.is_file():
-        return None
-    record = json.loads(files.joinpath(RECORD_FILE).read_text(encoding="utf-8"))
-    return from_text(model.read_text(encoding="utf-8"), record)
+    shipped = read_bundled(MODEL_FILE, RECORD_FILE)
+    return None if shipped is None else from_text(*shipped)
