@@ -38,6 +38,10 @@ def main() -> None:
               "search on the same questions, so its query vectors come from the cache; bench/results.md has "
               "uncached figures), on a "
               "machine shared with other work (see the load average in bench/results.md).")
+    md.append("\n**Not held out:** the learned ranker (search/data/rank_model.txt) and the answer model "
+              "(search/data/answer_model.txt) were both trained on these two sets, so every column here but the "
+              "latencies is in-sample. Their held-out figures (cross-validation by article, 95% intervals) are in "
+              "[train_ranking.md](train_ranking.md) and [train_answers.md](train_answers.md).")
     for name, report in reports.items():
         fails = report.get("answer_failures", [])[:15]
         if fails:
