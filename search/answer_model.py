@@ -11,13 +11,15 @@ import numpy as np
 from wenda.indexer.errors import ModelError
 
 from .candidates import FEATURES
-from .lgbm import ShippedModel, load_booster, read_bundled
+from .lgbm import ShippedModel
 
 MODEL_FILE = "data/answer_model.txt"
 RECORD_FILE = "data/answer_model.json"
 
 
 class AnswerModel(ShippedModel):
+    model_file, record_file, features, trainer = MODEL_FILE, RECORD_FILE, FEATURES, "bench/train_answers.py"
+
     @property
     def threshold(self) -> float:
         """The lowest probability that is answered."""
@@ -27,15 +29,12 @@ class AnswerModel(ShippedModel):
         return self.predict(features)
 
 
-def from_text(model_text: str, record: dict) -> AnswerModel:
-    booster = load_booster(model_text, record, FEATURES, "search/data/answer_model.* (from search/candidates.py)",
-                           "bench/train_answers.py")
-    return AnswerModel(booster, record)
+from_text = AnswerModel.from_text
 
 
 @lru_cache(maxsize=1)
 def bundled() -> AnswerModel:
-    shipped = read_bundled(MODEL_FILE, RECORD_FILE)
-    if shipped is None:
+    model = AnswerModel.shipped()
+    if model is None:
         raise ModelError(f"search/{MODEL_FILE} is missing from this installation; reinstall wenda")
-    return from_text(*shipped)
+    return model

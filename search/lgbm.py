@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from importlib import resources
 
 import numpy as np
@@ -15,6 +16,13 @@ from wenda.indexer.errors import ModelError
 
 @dataclass(frozen=True)
 class ShippedModel:
+    """A model of search/data/: subclasses name its files, its features and what trains it."""
+
+    model_file: ClassVar[str]           # under search/
+    record_file: ClassVar[str]
+    features: ClassVar[Sequence[str]]
+    trainer: ClassVar[str]              # the command that writes both files
+
     booster: object
     record: dict            # feature names, training command, held-out figures
 
@@ -22,6 +30,16 @@ class ShippedModel:
         if len(features) == 0:
             return np.zeros(0)
         return np.asarray(self.booster.predict(features, num_threads=1), dtype=np.float64)
+
+    @classmethod
+    def from_text(cls, model_text: str, record: dict):
+        return cls(load_booster(model_text, record, cls.features, f"search/{cls.model_file}", cls.trainer), record)
+
+    @classmethod
+    def shipped(cls):
+        """The model installed with wenda, or None where it is not shipped."""
+        files = read_bundled(cls.model_file, cls.record_file)
+        return None if files is None else cls.from_text(*files)
 
 
 def load_booster(model_text: str, record: dict, features: Sequence[str], what: str, retrain: str):

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .lgbm import ShippedModel, load_booster, read_bundled
+from .lgbm import ShippedModel
 from .ranking import RANK_FEATURES
 
 MODEL_FILE = "data/rank_model.txt"
@@ -16,18 +16,16 @@ RECORD_FILE = "data/rank_model.json"
 
 
 class RankModel(ShippedModel):
+    model_file, record_file, features, trainer = MODEL_FILE, RECORD_FILE, RANK_FEATURES, "bench/train_ranking.py"
+
     def scores(self, features: np.ndarray) -> np.ndarray:
         return self.predict(features)
 
 
-def from_text(model_text: str, record: dict) -> RankModel:
-    booster = load_booster(model_text, record, RANK_FEATURES, "search/data/rank_model.* (from search/ranking.py)",
-                           "bench/train_ranking.py")
-    return RankModel(booster, record)
+from_text = RankModel.from_text
 
 
 @lru_cache(maxsize=1)
 def bundled_ranker() -> RankModel | None:
     """The shipped ranker, or None where none is shipped (the fused order is served)."""
-    shipped = read_bundled(MODEL_FILE, RECORD_FILE)
-    return None if shipped is None else from_text(*shipped)
+    return RankModel.shipped()
