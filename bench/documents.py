@@ -33,6 +33,7 @@ from wenda.search.evaluate import normalise  # noqa: E402
 
 SEEDS = ROOT / "seeds"
 OUT = WORK / "documents"
+OCR_ROUNDS = 3
 SCAN_SEED = ""          # set in main(): the seed with the most answerable questions (the shortest of a tie)
 EXT = {"txt": ".txt", "pdf": ".pdf", "docx": ".docx", "html": ".html"}
 TARGETS = {"hit@1": "within one question of .txt per format", "pdf_pages": "100% of PDF hits on the right page",
@@ -255,9 +256,11 @@ def evaluate_scan(scan_pdf: Path, questions: list[dict], embedder) -> dict:
     ocr._get_engine()
     engine_s = time.perf_counter() - t0
     data = scan_pdf.read_bytes()
-    t0 = time.perf_counter()
-    extracted = pdf_reader.read(data, scan_pdf.name)
-    read_s = time.perf_counter() - t0
+    read_s = []             # 3 rounds: on a shared 2-core machine one round's time varies by +-20%
+    for _ in range(OCR_ROUNDS):
+        t0 = time.perf_counter()
+        extracted = pdf_reader.read(data, scan_pdf.name)
+        read_s.append(round(time.perf_counter() - t0, 2))
     pages = len(extracted.pages)
     blocks = R.seed_blocks((SEEDS / SCAN_SEED).read_text("utf-8"))
     reference = R.rendered_text(blocks)
@@ -286,8 +289,9 @@ def evaluate_scan(scan_pdf: Path, questions: list[dict], embedder) -> dict:
                                    and _contains(hits[0].passage.text, q["answer"]))})
     running = running_text("scan", searcher)
     return {"seed": SCAN_SEED, "pages": pages, "dpi": 200, "notes": list(extracted.notes),
-            "engine_load_s": round(engine_s, 2), "read_s": round(read_s, 2),
-            "ocr_pages_per_s": round(pages / read_s, 3), "accuracy": accuracy, "build": built,
+            "engine_load_s": round(engine_s, 2), "rounds": OCR_ROUNDS, "read_s": read_s,
+            "ocr_pages_per_s": round(pages * OCR_ROUNDS / sum(read_s), 3),
+            "ocr_pages_per_s_best_round": round(pages / min(read_s), 3), "accuracy": accuracy, "build": built,
             "questions": len(rows), "answered_right": sum(r["answer_right"] for r in rows),
             "hit@1": sum(r["hit@1"] for r in rows),
             "cited_from_scan": sum(r["cited"] == scan_pdf.name for r in rows), "rows": rows,
@@ -566,8 +570,9 @@ def report(d: dict) -> str:
            f"| text-layer PDF (`indexer.readers.pdf.read`, the 5 rendered PDFs, {t['rounds']} rounds) | "
            f"{t['pages']} x {t['rounds']} | {' / '.join(map(str, t['seconds']))} | {t['pages_per_s']} (best round "
            f"{t['pages_per_s_best_round']}) | {_mark(t['pages_per_s'] >= 20)} (>= 20) |",
-           f"| OCR (the scan, engine loaded beforehand in {s['engine_load_s']} s) | {s['pages']} | {s['read_s']} | "
-           f"{s['ocr_pages_per_s']} | {_mark(s['ocr_pages_per_s'] >= 0.5)} (>= 0.5) |"]
+           f"| OCR (the scan, engine loaded beforehand in {s['engine_load_s']} s, {s['rounds']} rounds) | "
+           f"{s['pages']} x {s['rounds']} | {' / '.join(map(str, s['read_s']))} | {s['ocr_pages_per_s']} (best round "
+           f"{s['ocr_pages_per_s_best_round']}) | {_mark(s['ocr_pages_per_s'] >= 0.5)} (>= 0.5) |"]
     u = d["upload"]
     md += ["", "## Upload while searching", ""]
     if u is None:
