@@ -213,7 +213,10 @@ def evaluate_format(fmt: str, index_dir: Path, questions: list[dict], embedder, 
             "true_page_not_found": sum(p["true_page"] is None for p in every),
             "answer_citations": sum("citation" in r for r in rows),
             "answer_citation_page_right": sum(r["citation"]["page"] == r["citation"]["true_page"]
-                                              for r in rows if "citation" in r)}
+                                              for r in rows if "citation" in r),
+            "answer_citation_true_page_in_pages": sum(
+                r["citation"]["page"] <= (r["citation"]["true_page"] or 0) <= r["citation"]["page_end"]
+                for r in rows if "citation" in r)}
     return out
 
 
@@ -518,15 +521,18 @@ def report(d: dict) -> str:
            "apart) is printed, found in the rendered PDF's own page texts (pypdfium2 text of each page, "
            "nothing removed). `page` is the hit's page (where its passage starts); the answer span's page "
            "is `Passage.pages_of` the answer's characters, the page an answer citation names.", "",
-           "| hits | `page` right | answer span's page right | target |", "|---|---|---|---|",
-           f"| right top-1 hits ({p['top1_hits']}) | {p['top1_hit_page_right']}/{p['top1_hits']} | "
-           f"{p['top1_answer_page_right']}/{p['top1_hits']} | "
-           f"{_mark(p['top1_hit_page_right'] == p['top1_hits'])} (100%) |",
-           f"| right hits in the top 5 ({p['top5_right_hits']}) | {p['top5_hit_page_right']}/{p['top5_right_hits']} | "
+           "A hit's pages are right when the true page lies in its `page`..`page_end` (a passage may run "
+           "across a page break), and its answer span's page is the true page.", "",
+           "| hits | `page`..`page_end` holds the true page | `page` is the true page | answer span's page right | target |",
+           "|---|---|---|---|---|",
+           f"| right top-1 hits ({p['top1_hits']}) | {p['top1_true_page_in_hit_pages']}/{p['top1_hits']} | "
+           f"{p['top1_hit_page_right']}/{p['top1_hits']} | {p['top1_answer_page_right']}/{p['top1_hits']} | "
+           f"{_mark(p['top1_true_page_in_hit_pages'] == p['top1_answer_page_right'] == p['top1_hits'])} (100%) |",
+           f"| right hits in the top 5 ({p['top5_right_hits']}) | | {p['top5_hit_page_right']}/{p['top5_right_hits']} | "
            f"{p['top5_answer_page_right']}/{p['top5_right_hits']} | |",
            "",
-           f"Right top-1 hits whose answer page lies in the hit's `page`..`page_end`: "
-           f"{p['top1_true_page_in_hit_pages']}/{p['top1_hits']}. Right answers (`ask`) whose citation's `page` is "
+           f"Right answers (`ask`) whose citation's `page`..`page_end` holds the answer's page: "
+           f"{p.get('answer_citation_true_page_in_pages', '-')}/{p['answer_citations']}; whose citation's `page` is "
            f"the answer's page: {p['answer_citation_page_right']}/{p['answer_citations']}."]
     if p["true_page_not_found"]:
         md.append(f"\nTrue page not found for {p['true_page_not_found']} hits (counted as wrong).")
