@@ -165,9 +165,8 @@ class MilvusBuilder(Builder):
         return meta
 
     def _write_group(self, store: MilvusStore, group: list[_Pending]) -> int:
-        for item in group:
-            store.upsert_document(item.doc, len(item.passages), sha256="")    # unfinished until below
-            store.delete_source(item.doc.source)
+        store.upsert_documents([(item.doc, len(item.passages)) for item in group], sha256="")  # unfinished until below
+        store.delete_sources([item.doc.source for item in group])
         passages = [p for item in group for p in item.passages]
         known = [item.vectors for item in group if item.vectors is not None]
         embedded = 0
@@ -180,8 +179,8 @@ class MilvusBuilder(Builder):
         grams = [self.analyzer.grams(p.clean) for p in passages]
         store.upsert_passages(passages, words, grams, vectors)
         self._step(f"passages written {len(passages)}")
-        for item in group:
-            store.upsert_document(item.doc, len(item.passages))
+        for item in group:      # one by one: a build killed between them redoes only the rest
+            store.upsert_documents([(item.doc, len(item.passages))], drop_stale=False)
             self._step(f"document finished {item.doc.source}")
         return embedded
 
