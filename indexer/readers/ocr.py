@@ -14,13 +14,13 @@ from .pagelines import TextLine, page_text, reading_order
 # Boxes found there are mapped back and the lines are cut from the full-resolution image.
 DETECT_MAX_SIDE = 960
 DETECT_MIN_SIDE = 480
-# Lines are recognised at 40 px high instead of the 48 px PP-OCRv4 was trained at, and narrowed to
-# half their width: its recogniser was trained on lines squeezed into 48x320, so it reads small,
+# Lines are recognised 40 px high instead of the 48 px PP-OCRv4 was trained at, and narrowed to
+# 0.6 of their width: its recogniser was trained on lines squeezed into 48x320, so it reads small,
 # narrowed characters well, and its cost grows with height times width. A margin of half the
 # line's height, in the line's own background colour, is added at either end: without it a
-# line-final "。" was lost on a third of single-line images. On the bench scan this gives about
-# 0.75 pages/s against 0.09 with rapidocr's defaults, for 0.008 of character accuracy (0.984 against
-# 0.992 on the scan; bench/documents.md).
+# narrowed line's final "。" was lost on a third of single-line images. On the bench scan this
+# reads 0.64 pages/s against 0.09 with rapidocr's defaults, at character accuracy 0.990 against
+# 0.992 (bench/documents.md).
 LINE_HEIGHT = 40
 LINE_SQUEEZE = 0.6
 LINE_MARGIN = 0.5
