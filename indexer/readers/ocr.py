@@ -46,8 +46,8 @@ def _get_engine():
         return _engine
 
 
-def _lines(engine, rgb) -> list[tuple[list, str, float]]:
-    """(box, text, score) of each line rapidocr finds in an RGB array; boxes in its pixels."""
+def _lines(engine, rgb) -> list[TextLine]:
+    """The lines rapidocr reads in an RGB array, in its pixels (not yet in reading order)."""
     import cv2
     import numpy as np
 
@@ -61,7 +61,9 @@ def _lines(engine, rgb) -> list[tuple[list, str, float]]:
     boxes = [np.asarray(box, dtype=np.float32) / shrink for box in engine.sorted_boxes(boxes)]
     crops = [_narrowed(crop) for crop in engine.get_crop_img_list(rgb, boxes)]
     read, _ = engine.text_rec(crops)
-    return [(box.tolist(), text, score) for box, (text, score) in zip(boxes, read) if score >= MIN_SCORE]
+    return [TextLine(float(box[:, 1].min()), float(box[:, 1].max()), float(box[:, 0].min()), float(box[:, 0].max()),
+                     text.strip())
+            for box, (text, score) in zip(boxes, read) if score >= MIN_SCORE and text.strip()]
 
 
 def _narrowed(crop):
@@ -85,15 +87,9 @@ def recognise(image) -> list[TextLine]:
         with _engine_lock:
             # No text-direction classifier: on upright scans it turned about one line in six
             # upside down, which then read as nothing and was dropped (bench/documents.md).
-            found = _lines(engine, np.ascontiguousarray(np.asarray(image.convert("RGB"))))
+            pieces = _lines(engine, np.ascontiguousarray(np.asarray(image.convert("RGB"))))
     except Exception as exc:        # noqa: BLE001 - onnxruntime and opencv raise their own types
         raise UnreadableDocument(f"OCR failed ({type(exc).__name__}: {exc})") from exc
-    pieces = []
-    for box, text, _score in found:
-        text = text.strip()
-        if text:
-            xs, ys = [pt[0] for pt in box], [pt[1] for pt in box]
-            pieces.append(TextLine(min(ys), max(ys), min(xs), max(xs), text))
     return reading_order(pieces, image.width)
 
 
