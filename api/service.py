@@ -36,6 +36,7 @@ def open_searcher(settings: Settings, embedder=None):
     from wenda.search import Searcher
 
     limits = {"model": settings.model, "cache_dir": settings.cache_dir, "threads": settings.threads,
+              "query_engine": settings.query_engine,
               "max_query_chars": settings.max_query_chars, "max_k": settings.max_k, "embedder": embedder}
     if settings.backend == "milvus":
         from wenda.search.milvus_index import MilvusIndex

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError
 from pydantic.dataclasses import dataclass
 
+from wenda.indexer.embed import PRECISIONS, QUERY_ENGINES
 from wenda.indexer.errors import BadInput
 
 
@@ -29,13 +30,13 @@ def _default_cache_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "wenda"
 
 
-def _precision(value: str) -> str:
-    from wenda.indexer.embed import PRECISIONS
-
-    value = value.strip().lower()
-    if value not in PRECISIONS:
-        raise ValueError(f"must be one of {', '.join(PRECISIONS)}")
-    return value
+def _one_of(choices: tuple[str, ...]):
+    def check(value: str) -> str:
+        value = value.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+    return check
 
 
 def _http_url(value: str | None) -> str | None:
@@ -87,7 +88,8 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
     user_dict: Path | None = None
     threads: Annotated[int | None, Field(ge=1, le=4096)] = None   # torch/faiss threads; None = all cores
-    embed_precision: Annotated[str, AfterValidator(_precision)] = "auto"  # auto (bfloat16 where native), float32, bfloat16
+    embed_precision: Annotated[str, AfterValidator(_one_of(PRECISIONS))] = "auto"  # auto (bfloat16 where native), float32, bfloat16
+    query_engine: Annotated[str, AfterValidator(_one_of(QUERY_ENGINES))] = "auto"  # auto (ONNX Runtime where it can), onnx, torch
     no_color: bool = False                  # NO_COLOR set: plain terminal output
     # the HTTP service
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
@@ -156,6 +158,7 @@ class Settings:
 ENV_VARS = {
     "index_dir": "WENDA_INDEX", "model": "WENDA_MODEL", "user_dict": "WENDA_USER_DICT",
     "threads": "WENDA_THREADS", "embed_precision": "WENDA_EMBED_PRECISION",
+    "query_engine": "WENDA_QUERY_ENGINE",
     "host": "WENDA_HOST", "port": "WENDA_PORT", "cors_origins": "WENDA_CORS_ORIGINS", "api_key": "WENDA_API_KEY",
     "max_query_chars": "WENDA_MAX_QUERY_CHARS", "max_k": "WENDA_MAX_K", "max_body_bytes": "WENDA_MAX_BODY_BYTES",
     "max_upload_bytes": "WENDA_MAX_UPLOAD_BYTES",

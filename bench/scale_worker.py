@@ -1,7 +1,7 @@
 """One process of the scaling benchmark: open an index, answer once (cold start), then time search
 and ask on questions it has not seen (so no query embedding comes from the cache), one at a time.
 
-    python bench/scale_worker.py INDEX_DIR [--search 200] [--ask 100] [--offset 0] [--threads N]
+    python bench/scale_worker.py INDEX_DIR [--search 200] [--ask 100] [--offset 0] [--threads N] [--query-engine E]
 
 Prints one JSON object: cold start (seconds from the parent's process start, WENDA_T0, to the
 first answer), latency percentiles in ms, peak RSS (VmHWM) in MB. WENDA_CODE_ROOT runs another
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--ask", type=int, default=100)
     ap.add_argument("--offset", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="0 = wenda's default")
+    ap.add_argument("--query-engine", default=None, help="auto, onnx or torch (default: the code's own default)")
     args = ap.parse_args()
     code = os.environ.get("WENDA_CODE_ROOT")
     if code:
@@ -51,7 +52,8 @@ def main() -> None:
     from wenda.search.searcher import Searcher
 
     qs = questions()
-    searcher = Searcher.open(args.index_dir, cache_dir=cache_dir(), threads=args.threads or None)
+    engine = {"query_engine": args.query_engine} if args.query_engine else {}     # older code has no such option
+    searcher = Searcher.open(args.index_dir, cache_dir=cache_dir(), threads=args.threads or None, **engine)
     first = searcher.ask(qs[-1])
     cold = time.time() - t0
     search_ms, ask_ms = [], []

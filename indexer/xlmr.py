@@ -15,12 +15,15 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class Encoder:
         return self.config.hidden
 
     def last_hidden_state(self, ids: torch.Tensor, mask: torch.Tensor, half: bool = False) -> torch.Tensor:
+        import torch
+
         if not half:
             return self._forward(ids, mask, self._w)
         if self._half is None:      # linear layers' weights in bfloat16; embeddings, norms stay float32
@@ -94,17 +99,32 @@ class Encoder:
             return self._forward(ids, mask, self._half).float()
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
-        c = self.config
         batch, length = ids.shape
+        # transformers skips the mask when nothing is padded, and otherwise passes a boolean one
+        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :].expand(batch, 1, length, length)
+        return self.layers(self.embed(ids, w), attend, w)
+
+    def embed(self, ids: torch.Tensor, w: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Word + token type 0 + position embeddings, then their LayerNorm."""
+        import torch
+        from torch.nn import functional as F
+
+        c = self.config
         # Positions count non-padding tokens from pad_id + 1; padding keeps pad_id (fairseq).
         not_pad = ids.ne(c.pad_id).int()
         positions = (torch.cumsum(not_pad, dim=1).type_as(not_pad) * not_pad).long() + c.pad_id
         x = F.embedding(ids, w["embeddings.word_embeddings.weight"])
         x = x + F.embedding(torch.zeros_like(ids), w["embeddings.token_type_embeddings.weight"])
         x = x + F.embedding(positions, w["embeddings.position_embeddings.weight"])
-        x = F.layer_norm(x, (c.hidden,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], c.eps)
-        # transformers skips the mask when nothing is padded, and otherwise passes a boolean one
-        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :].expand(batch, 1, length, length)
+        return F.layer_norm(x, (c.hidden,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], c.eps)
+
+    def layers(self, x: torch.Tensor, attend: torch.Tensor | None, w: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The transformer layers over embedded tokens; ``attend``: a boolean (batch, 1, 1 or
+        length, length) mask of the keys each token may attend to, None for all."""
+        from torch.nn import functional as F
+
+        c = self.config
+        batch, length, _ = x.shape
         head = c.hidden // c.heads
         split = (batch, length, c.heads, head)
         for i in range(c.layers):
@@ -174,7 +194,11 @@ def max_seq_length(folder: Path) -> int:
 
 
 class DirectEncoder:
-    def __init__(self, folder: Path) -> None:
+    """Tokenizer, prompts and sizes at once; the torch weights (and torch itself, seconds of a cold
+    start) on first ``encode`` unless ``load_weights``: a server whose queries go through ONNX
+    Runtime (indexer/onnx_query.py) imports torch only if it embeds documents."""
+
+    def __init__(self, folder: Path, load_weights: bool = True) -> None:
         sbert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8")) \
             if (folder / "sentence_bert_config.json").is_file() else {}
         st_config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8")) \
@@ -182,8 +206,18 @@ class DirectEncoder:
         self.max_seq_length = max_seq_length(folder)
         self.prompts = dict(st_config.get("prompts") or {})
         self.tokenizer = load_tokenizer(folder / "tokenizer.json", self.max_seq_length)
-        self.model = Encoder(folder)
-        self.dim = self.model.dim
+        self.config = Config.read(folder)
+        self.dim = self.config.hidden
+        self._folder = folder
+        self._model: Encoder | None = Encoder(folder) if load_weights else None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Encoder:
+        with self._lock:
+            if self._model is None:
+                self._model = Encoder(self._folder)
+        return self._model
 
     def token_lengths(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
@@ -191,9 +225,11 @@ class DirectEncoder:
     def encode(self, texts: list[str], half: bool = False) -> np.ndarray:
         """One batch, padded to its longest text, as sentence-transformers does; ``half``: matrix
         products in bfloat16 (indexer/xlmr.py)."""
+        import torch
+
         encoded = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encoded)
-        pad = self.model.config.pad_id
+        pad = self.config.pad_id
         ids = torch.tensor([e.ids + [pad] * (width - len(e.ids)) for e in encoded], dtype=torch.int64)
         mask = torch.tensor([[1] * len(e.ids) + [0] * (width - len(e.ids)) for e in encoded], dtype=torch.int64)
         with torch.inference_mode():

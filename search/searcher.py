@@ -112,19 +112,20 @@ class Searcher:
     @classmethod
     def open(cls, index_dir: str | Path, model: str | None = None, cache_dir: Path | None = None,
              threads: int | None = None, embedder=None, fusion: FusionParams | None = None,
-             full_check: bool = False, **limits) -> "Searcher":
+             full_check: bool = False, query_engine: str = "auto", **limits) -> "Searcher":
         """Load the index in ``index_dir`` and its model. Its files are checked against the manifest
-        by size and a quick fingerprint (``full_check``: every byte's checksum; `verify_files`)."""
+        by size and a quick fingerprint (``full_check``: every byte's checksum; `verify_files`).
+        ``query_engine``: what embeds queries (indexer/embed.py QUERY_ENGINES)."""
         index = LoadedIndex.open(Path(index_dir), full_check=full_check)
-        return cls.over(index, model, cache_dir, threads, embedder, fusion, full_check, **limits)
+        return cls.over(index, model, cache_dir, threads, embedder, fusion, full_check, query_engine, **limits)
 
     @classmethod
     def over(cls, index: SearchBackend, model: str | None = None, cache_dir: Path | None = None,
              threads: int | None = None, embedder=None, fusion: FusionParams | None = None,
-             full_check: bool = False, **limits) -> "Searcher":
+             full_check: bool = False, query_engine: str = "auto", **limits) -> "Searcher":
         """A Searcher over an opened backend (a LoadedIndex, a MilvusIndex) and its model."""
         if embedder is None:
-            embedder = load_embedder_for(index.manifest, model, cache_dir, threads)
+            embedder = load_embedder_for(index.manifest, model, cache_dir, threads, query_engine)
         else:
             check_model(index.manifest, embedder)
         return cls(index, embedder, fusion or FusionParams(), full_check=full_check, **limits)
@@ -405,7 +406,8 @@ def check_model(manifest: dict, embedder) -> None:
             f"re-index with `wenda index --rebuild{'' if embedder.name == built['name'] else ' --model ' + embedder.name}`")
 
 
-def load_embedder_for(manifest: dict, model: str | None, cache_dir: Path | None, threads: int | None):
+def load_embedder_for(manifest: dict, model: str | None, cache_dir: Path | None, threads: int | None,
+                      query_engine: str = "auto"):
     """The model the index was built with; asking for another one is refused."""
     from wenda.indexer.embed import DEFAULT_MODEL, Embedder
 
@@ -415,7 +417,7 @@ def load_embedder_for(manifest: dict, model: str | None, cache_dir: Path | None,
                             f"re-index with `wenda index --rebuild --model {model}` or drop --model/WENDA_MODEL")
     if cache_dir is None:
         cache_dir = Path.home() / ".cache" / "wenda"
-    embedder = Embedder.load(built, cache_dir, threads=threads)
+    embedder = Embedder.load(built, cache_dir, threads=threads, query_engine=query_engine)
     check_model(manifest, embedder)
     return embedder
 

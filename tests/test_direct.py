@@ -23,6 +23,7 @@ def test_direct_equals_sentence_transformers(embedder):
     if embedder._direct is None:
         pytest.skip("this model goes through sentence-transformers")
     via_st = Embedder(embedder._model, embedder.name, embedder.fingerprint)
+    embedder = Embedder(None, embedder.name, embedder.fingerprint, embedder._direct)   # queries by torch too
     texts = _texts()
     # In batches of 8 (padding: long and short texts share a batch; a shorter last batch), and one
     # text at a time (no padding: the whole articles, truncated at 512 tokens, and every third line).

@@ -30,7 +30,7 @@ def test_unreadable_proc_stat_is_reported_once(monkeypatch, caplog):
 
 @pytest.mark.slow
 def test_a_failing_direct_encoder_is_reported(monkeypatch, caplog, cache_dir, embedder):
-    def broken(folder):
+    def broken(folder, load_weights=True):
         raise OSError("simulated: cannot map model.safetensors")
 
     monkeypatch.setattr(xlmr, "DirectEncoder", broken)
