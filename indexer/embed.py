@@ -118,7 +118,7 @@ class Embedder:
 
         encoder = queries = None
         if xlmr.supported(folder):
-            queries = _query_encoder(folder, cache_dir, digest[:16], query_engine)
+            queries = _query_encoder(folder, cache_dir, digest[:16], query_engine, threads)
             try:        # with queries off torch, its weights wait until a passage is embedded
                 encoder = xlmr.DirectEncoder(folder, load_weights=queries is None)
             except (OSError, ValueError, RuntimeError, KeyError, TypeError, ImportError) as exc:
@@ -225,7 +225,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, spread: float = 0.2)
     return batches
 
 
-def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str):
+def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str, threads: int | None):
     """A function making the ONNX Runtime query encoder of ``engine`` (None for "torch"). The graph
     is exported now if missing (torch is needed for that, once per cache); its checksum is read
     and its session made at the first query, so a build that asks nothing pays neither. "auto"
@@ -252,7 +252,7 @@ def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str)
         try:
             graph = onnx_query.ensure_graph(folder, cache_dir, fingerprint)
             tokenizer = xlmr.load_tokenizer(folder / "tokenizer.json", xlmr.max_seq_length(folder))
-            return onnx_query.OnnxQueryEncoder(folder, graph, tokenizer, config.pad_id, config.eps)
+            return onnx_query.OnnxQueryEncoder(folder, graph, tokenizer, config.pad_id, config.eps, threads or 0)
         except (ModelError, ImportError, OSError, ValueError, KeyError) as exc:
             return failed(exc)
     return make

@@ -151,9 +151,10 @@ def safetensors_arrays(path: Path) -> dict[str, np.memmap]:
 
 
 class OnnxQueryEncoder:
-    """``encode(texts)``: L2-normalised float32 vectors, as ``xlmr.DirectEncoder.encode`` gives."""
+    """``encode(texts)``: L2-normalised float32 vectors, as ``xlmr.DirectEncoder.encode`` gives;
+    ``threads``: ONNX Runtime's intra-op threads (0: one per core)."""
 
-    def __init__(self, folder: Path, graph: Path, tokenizer, pad_id: int, eps: float) -> None:
+    def __init__(self, folder: Path, graph: Path, tokenizer, pad_id: int, eps: float, threads: int = 0) -> None:
         import onnxruntime as ort
 
         weights = safetensors_arrays(folder / "model.safetensors")
@@ -172,9 +173,11 @@ class OnnxQueryEncoder:
         self._pad, self._eps = pad_id, eps
         self.tokenizer = tokenizer
         options = ort.SessionOptions()
-        # One thread: a query is too small to split well, and a second thread that waits on a
-        # busy core is what made torch's two-thread queries 10-60x slower (indexer/core_watch.py).
-        options.intra_op_num_threads = 1
+        # Threads that sleep rather than spin while they wait: spinning threads are what made torch's
+        # two-thread queries 10-60x slower whenever another process held a core (indexer/core_watch.py);
+        # without spinning, two threads measured 13 ms a query with the other core free and 19 ms with
+        # it busy, against 19-20 ms for one thread either way (bench/query_engine.md).
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:

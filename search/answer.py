@@ -168,10 +168,10 @@ def specific_terms(question: str, analyzer: Analyzer) -> list[str]:
     """Question terms that name one particular thing: numbers (years, amounts), Latin words and
     proper names (jieba's place/person/organisation tags). An answer passage that lacks one of
     them is about something else: 海淀区 is not 徐汇区, 2030年 is not 2025年."""
-    import jieba.posseg
+    from .question import pos_tagger
 
     terms = []
-    for token in jieba.posseg.cut(analyzer.fold(question)):
+    for token in pos_tagger(analyzer).cut(analyzer.fold(question)):
         word, flag = token.word.strip(), token.flag
         if not word or _VAGUE.match(word) or _QUESTION_WORDS.fullmatch(word):
             continue

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from wenda.indexer.tokens import Analyzer
 
-from .question import Question, _pos_tagger
+from .question import Question, pos_tagger
 
 TYPED = ("quantity", "date", "person", "organisation", "place")
 
@@ -61,7 +61,7 @@ def _is_quantity(phrase: str) -> bool:
 
 def _names(text: str, asked: str, analyzer: Analyzer) -> list[Span]:
     folded, origin = analyzer.fold_with_map(text)
-    tagger = _pos_tagger(analyzer)
+    tagger = pos_tagger(analyzer)
     with _POS_LOCK:
         tokens = list(tagger.cut(folded, HMM=False))
     flags = _NAME_FLAGS[asked]

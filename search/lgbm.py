@@ -42,9 +42,30 @@ class ShippedModel:
         return None if files is None else cls.from_text(*files)
 
 
+def import_lightgbm():
+    """lightgbm without its optional scikit-learn and pandas layers. Importing lightgbm imports both
+    where they are installed (sentence-transformers brings scikit-learn): 2.7 s of a searcher's
+    cold start on this machine, 0.5 s without them. wenda uses only Booster, train and Dataset,
+    which need neither; where either was imported before, it is left as it is."""
+    import sys
+
+    if "lightgbm" in sys.modules:
+        return sys.modules["lightgbm"]
+    blocked = [name for name in ("sklearn", "pandas") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None        # "import sklearn" raises ImportError: lightgbm goes without
+    try:
+        import lightgbm
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+    return lightgbm
+
+
 def load_booster(model_text: str, record: dict, features: Sequence[str], what: str, retrain: str):
     """The booster of ``model_text``; ModelError unless it and its record read exactly ``features``."""
-    import lightgbm
+    lightgbm = import_lightgbm()
 
     booster = lightgbm.Booster(model_str=model_text)
     if list(record.get("features", [])) != list(features) or list(booster.feature_name()) != list(features):

@@ -205,7 +205,7 @@ class _Token:
 def warm(analyzer: Analyzer) -> None:
     """Load jieba's tagging tables now (about 2 s once per process) rather than on the first
     question."""
-    _pos_tagger(analyzer).lcut("徐汇区有多少家企业")
+    pos_tagger(analyzer).lcut("徐汇区有多少家企业")
 
 
 def analyse(question: str, analyzer: Analyzer) -> Question:
@@ -296,22 +296,33 @@ def analyzer_frequency(analyzer: Analyzer, word: str) -> int:
     return (tokenizer.FREQ.get(word) or 0) if tokenizer is not None else 0
 
 
-def _pos_tagger(analyzer: Analyzer):
-    """jieba's POS tagger over the analyzer's own tokenizer, so its user dictionary counts."""
+def pos_tagger(analyzer: Analyzer):
+    """jieba's POS tagger over the analyzer's own tokenizer, so its user dictionary counts.
+
+    jieba.posseg's module-level tagger (over jieba's default tokenizer) would load the dictionary a
+    second time (1.2 s); a new POSTokenizer parses the word tags of dict.txt again (1 s). The tags
+    depend only on the main dictionary, so where it is jieba's own, the module's table is copied."""
     with _POS_LOCK:
         tagger = _POS_TAGGERS.get(analyzer)
         if tagger is None:
+            import jieba
             import jieba.posseg
 
             analyzer.warm()
-            tagger = jieba.posseg.POSTokenizer(analyzer._jieba)
+            if analyzer._jieba.dictionary == jieba.dt.dictionary:
+                # what POSTokenizer.__init__ sets, without parsing dict.txt again
+                tagger = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
+                tagger.tokenizer = analyzer._jieba
+                tagger.word_tag_tab = dict(jieba.posseg.dt.word_tag_tab)    # a user dictionary's tags join a copy
+            else:
+                tagger = jieba.posseg.POSTokenizer(analyzer._jieba)
             _POS_TAGGERS[analyzer] = tagger
         return tagger
 
 
 def _tagged(folded: str, analyzer: Analyzer) -> list[_Token]:
     tokens: list[_Token] = []
-    tagger = _pos_tagger(analyzer)
+    tagger = pos_tagger(analyzer)
     pos = 0
     # Attribute words are cut out first: jieba joins 占比是 as 占|比是, and 营收 as 营|收.
     for piece in _ATTRIBUTE_SPLIT.split(folded):
