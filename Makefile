@@ -47,8 +47,12 @@ index: install
 serve: index
 	$(BIN)/wenda serve --host $(HOST) --port $(PORT)
 
+# Two workers (TEST_WORKERS=0 for one process): the suite waits on subprocesses, servers and a browser
+# for much of its time, so on 2 cores it takes ~60% of the serial run. Each test file stays on one
+# worker (module fixtures are built once); each worker builds its own session fixtures.
+TEST_WORKERS ?= 2
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
 # bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages and the side by

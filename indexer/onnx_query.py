@@ -2,7 +2,7 @@
 
 A search embeds one short question (~20 tokens). The plain-torch encoder (indexer/xlmr.py) spends
 most of that time on per-operator dispatch, not arithmetic; ONNX Runtime runs the same graph of
-the same weights with fused kernels, ~2x faster per query on this 2-core machine
+the same weights with fused kernels in 0.47-0.57x the time per query on this 2-core machine
 (bench/query_engine.md), and without importing torch, which is seconds of a server's cold start.
 
 The graph is exported once per model from ``xlmr.Encoder.layers`` (torch is needed only then, and
@@ -10,7 +10,8 @@ a build always has it) and cached beside the expanded model as ``<cache>/onnx/<f
 with a checksum file; the word, position and token-type embeddings (250,002 x 384 of the 118M
 parameters) stay out of it and are looked up here in numpy, so the graph file is 85 MB, not 470.
 Vectors agree with the torch encoder's at cosine > 0.99999 (tests/test_onnx_query.py); the
-passages of an index are still embedded by torch, where it is as fast (bench/query_engine.md).
+passages of an index are still embedded by torch: on batches of 32, ONNX Runtime was no
+faster (bench/query_engine.md).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def graph_path(cache_dir: Path, fingerprint: str) -> Path:
 
 
 def available() -> bool:
-    """onnxruntime is installed (it is a dependency; a broken install falls back to torch)."""
+    """onnxruntime is installed (a dependency; without it, queries fall back to torch)."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

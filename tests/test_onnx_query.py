@@ -49,9 +49,10 @@ def test_onnx_queries_are_the_torch_encoders_vectors(embedder):
     assert (batched * reference).sum(axis=1).min() > 0.99999
     assert (single * reference[:40]).sum(axis=1).min() > 0.99999
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
-    # passages are still embedded by torch, bit for bit
+    # passages are still embedded by torch (to float rounding: the thread count, one or two by the
+    # machine's load, changes the order of its sums)
     passages = _seed_phrases()[:8]
-    assert np.array_equal(embedder.encode_documents(passages), by_torch.encode_documents(passages))
+    np.testing.assert_allclose(embedder.encode_documents(passages), by_torch.encode_documents(passages), atol=2e-6)
 
 
 @pytest.mark.slow
