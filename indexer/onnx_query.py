@@ -98,6 +98,8 @@ def ensure_graph(folder: Path, cache_dir: Path, fingerprint: str, full: bool = T
                 export_layers(folder, dest)
             except OSError as exc:
                 raise ModelError(f"cannot write the query graph {dest}: {exc}") from exc
+            except (RuntimeError, ImportError) as exc:      # torch.onnx's errors are RuntimeErrors
+                raise ModelError(f"cannot export the query graph {dest}: {exc}") from exc
             problem = _check(dest)
             if problem is not None:
                 raise ModelError(f"the query graph {dest} fails its check right after export: {problem}")

@@ -16,7 +16,7 @@ from wenda.api.settings import Settings
 from wenda.indexer import onnx_query
 from wenda.indexer.bundled_model import ensure_bundled_model
 from wenda.indexer.embed import Embedder
-from wenda.indexer.errors import BadInput
+from wenda.indexer.errors import BadInput, ModelError
 from wenda.search import Searcher
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -102,6 +102,23 @@ def test_a_damaged_graph_is_exported_again(tmp_path, cache_dir, caplog):
     assert any("sha256 mismatch" in r.getMessage() for r in caplog.records)
     assert onnx_query._sha256(again) == want["sha256"]    # the export is deterministic
     assert not [p for p in graph.parent.iterdir() if p.name.startswith(".")]   # no temporary files left
+
+
+def test_auto_falls_back_to_torch_when_the_graph_cannot_be_made(monkeypatch, tmp_path, cache_dir, caplog):
+    from wenda.indexer import embed
+
+    def broken(folder, dest):
+        raise RuntimeError("simulated: the exporter is missing a module")
+
+    monkeypatch.setattr(onnx_query, "export_layers", broken)
+    folder = ensure_bundled_model(cache_dir)
+    with caplog.at_level(logging.WARNING, logger="wenda.embed"):
+        assert embed._query_encoder(folder, tmp_path, "0123456789abcdef", "auto", None) is None
+    assert any("queries are embedded by torch" in r.getMessage() and "simulated" in r.getMessage()
+               for r in caplog.records)
+    with pytest.raises(ModelError, match="simulated"):
+        embed._query_encoder(folder, tmp_path, "0123456789abcdef", "onnx", None)
+    assert embed._query_encoder(folder, tmp_path, "0123456789abcdef", "torch", None) is None
 
 
 def test_the_query_engine_setting_is_checked():
