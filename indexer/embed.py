@@ -166,12 +166,11 @@ class Embedder:
         if not onnx:
             self._torch_threads()
         out = np.empty((len(texts), self.dim), np.float32)
+        prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
         for idx in length_batches(self._token_lengths(texts), batch_size):
             if onnx:
-                prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
                 vecs = self._queries.encode([prompt + texts[i] for i in idx])
             elif self._direct is not None:
-                prompt = self._prompts.get(prompt_name, "") if prompt_name else ""
                 vecs = self._direct.encode([prompt + texts[i] for i in idx], half)
             else:
                 vecs = self._model.encode([texts[i] for i in idx], prompt_name=prompt_name,
