@@ -118,3 +118,12 @@ def stop_process(proc: subprocess.Popen, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def seeds_index() -> Path:
+    """bench/tmp/seeds-index: the seeds indexed by `wenda index` (built once, reused)."""
+    path = WORK / "seeds-index"
+    if not (path / "CURRENT").exists():
+        subprocess.run([str(Path(sys.executable).parent / "wenda"), "index", str(ROOT / "seeds"), "--index-dir", str(path)],
+                       check=True, capture_output=True)
+    return path

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import BENCH, ROOT, WORK, cache_dir, eval_file, percentiles, write_results
+from common import BENCH, ROOT, WORK, cache_dir, eval_file, percentiles, seeds_index, write_results
 
 PY = sys.executable
 ENGINES = ("torch", "onnx")
@@ -153,14 +153,6 @@ def passage_throughput(rounds: int) -> dict:
             runs[engine].append(in_process("passages", engine, 400))
     return {e: {"passages_per_s": float(np.median([r["passages_per_s"] for r in rs])), "runs": rs}
             for e, rs in runs.items()}
-
-
-def seeds_index() -> Path:
-    path = WORK / "seeds-index"
-    if not (path / "CURRENT").exists():
-        subprocess.run([str(Path(PY).parent / "wenda"), "index", str(ROOT / "seeds"), "--index-dir", str(path)],
-                       check=True, capture_output=True)
-    return path
 
 
 def scale_worker(index: Path, engine: str, *args: str) -> dict:

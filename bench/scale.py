@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import BENCH, ROOT, WORK, cache_dir, command, eval_file, machine, write_results
+from common import BENCH, ROOT, WORK, cache_dir, command, eval_file, machine, seeds_index, write_results
 
 import compare  # noqa: E402
 import identical  # noqa: E402
@@ -70,14 +70,6 @@ def before_tree(commit: str = BASE_COMMIT, files=tuple(SPEEDUP_FILES), new_files
     for f in new_files:
         (tree / f).unlink(missing_ok=True)
     return tree
-
-
-def seeds_index() -> Path:
-    path = WORK / "seeds-index"
-    if not (path / "CURRENT").exists():
-        subprocess.run([str(Path(PY).parent / "wenda"), "index", str(ROOT / "seeds"), "--index-dir", str(path)],
-                       check=True, capture_output=True)
-    return path
 
 
 def main() -> None:
