@@ -226,45 +226,41 @@ def quality() -> dict:
 
 # -- report ---------------------------------------------------------------------------------------
 
+def _table(title: str, header: list[str], rows: list[list]) -> list[str]:
+    return [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows), ""]
+
+
 def markdown(res: dict) -> str:
     lines = [f"1-minute load average {res['load_start']} at the start, {res['load_end']} at the end "
              "(2.0 = both cores busy); every figure is the median of the rounds, and each engine ran in its own "
              "process, rounds interleaved.", ""]
     if "latency" in res:
-        lines += ["## One query's embedding (item 5)", "",
-                  "| machine | torch p50 / p99 ms | ONNX Runtime p50 / p99 ms | ONNX / torch (p50) |", "|---|---|---|---|"]
-        for condition, row in res["latency"].items():
-            t, o = row["torch"], row["onnx"]
-            lines.append(f"| {condition} | {t['p50_ms']:.2f} / {t['p99_ms']:.2f} | {o['p50_ms']:.2f} / {o['p99_ms']:.2f} "
-                         f"| {o['p50_ms'] / t['p50_ms']:.2f}x |")
-        lines.append("")
+        lines += _table("One query's embedding (item 5)",
+                        ["machine", "torch p50 / p99 ms", "ONNX Runtime p50 / p99 ms", "ONNX / torch (p50)"],
+                        [[c, f"{r['torch']['p50_ms']:.2f} / {r['torch']['p99_ms']:.2f}",
+                          f"{r['onnx']['p50_ms']:.2f} / {r['onnx']['p99_ms']:.2f}",
+                          f"{r['onnx']['p50_ms'] / r['torch']['p50_ms']:.2f}x"] for c, r in res["latency"].items()])
     if "search" in res and "skipped" not in res["search"]:
-        lines += ["## Search and ask at 10^5 passages (synthetic, float16 exhaustive vectors)", "",
-                  "| query engine | search p50 / p99 ms | ask p50 ms | query embedding p50 ms |", "|---|---|---|---|"]
-        for e, row in res["search"].items():
-            lines.append(f"| {e} | {row['search_p50']:.2f} / {row['search_p99']:.2f} | {row['ask_p50']:.2f} | {row['embed_p50']:.2f} |")
-        lines.append("")
+        lines += _table("Search and ask at 10^5 passages (synthetic, float16 exhaustive vectors)",
+                        ["query engine", "search p50 / p99 ms", "ask p50 ms", "query embedding p50 ms"],
+                        [[e, f"{r['search_p50']:.2f} / {r['search_p99']:.2f}", f"{r['ask_p50']:.2f}", f"{r['embed_p50']:.2f}"]
+                         for e, r in res["search"].items()])
     if "cold" in res:
-        lines += ["## Cold start on the seeds index (process start to the first answer)", "",
-                  "| query engine | median s | runs |", "|---|---|---|"]
-        for e, row in res["cold"].items():
-            lines.append(f"| {e} | {row['median_s']:.2f} | {', '.join(str(x) for x in row['runs'])} |")
-        lines.append("")
+        lines += _table("Cold start on the seeds index (process start to the first answer)",
+                        ["query engine", "median s", "runs"],
+                        [[e, f"{r['median_s']:.2f}", ", ".join(str(x) for x in r["runs"])] for e, r in res["cold"].items()])
     if "passages" in res:
-        lines += ["## Passages per second, batches of 32 (item 4)", "",
-                  "| engine | passages/s | min cosine to torch |", "|---|---|---|"]
-        for e, row in res["passages"].items():
-            lines.append(f"| {e} | {row['passages_per_s']:.2f} | {row['runs'][0]['min_cosine_to_torch']} |")
-        lines.append("")
+        lines += _table("Passages per second, batches of 32 (item 4)", ["engine", "passages/s", "min cosine to torch"],
+                        [[e, f"{r['passages_per_s']:.2f}", r["runs"][0]["min_cosine_to_torch"]]
+                         for e, r in res["passages"].items()])
     if "quality" in res:
-        lines += ["## Retrieval with queries embedded by each engine (same index)", "",
-                  "| set | questions | recall@1 torch | recall@1 ONNX | difference | recall@5 torch | recall@5 ONNX | same top hit |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for name, row in res["quality"].items():
-            lines.append(f"| {name} | {row['questions']} | {row['torch']['recall@1']} | {row['onnx']['recall@1']} | "
-                         f"{row['recall@1_difference']:+.4f} | {row['torch']['recall@5']} | {row['onnx']['recall@5']} | "
-                         f"{row['same_top_hit']} of {row['questions']} |")
-        lines.append("")
+        lines += _table("Retrieval with queries embedded by each engine (same index)",
+                        ["set", "questions", "recall@1 torch", "recall@1 ONNX", "difference", "recall@5 torch",
+                         "recall@5 ONNX", "same top hit"],
+                        [[n, r["questions"], r["torch"]["recall@1"], r["onnx"]["recall@1"], f"{r['recall@1_difference']:+.4f}",
+                          r["torch"]["recall@5"], r["onnx"]["recall@5"], f"{r['same_top_hit']} of {r['questions']}"]
+                         for n, r in res["quality"].items()])
     return "\n".join(lines) + res.get("notes", "")
 
 
