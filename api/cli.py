@@ -160,7 +160,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from .render import render_search
 
-        print(render_search(result.query, result.hits, result.took_ms, _style(settings)))
+        print(render_search(result.query, result.hits, result.took_ms, _style(settings), result.corrected))
     return 0
 
 

@@ -79,7 +79,9 @@ def render_hits(hits: list[Hit], style: Style, width: int | None = None) -> str:
     return "\n".join(out)
 
 
-def render_search(query: str, hits: list[Hit], took_ms: float, style: Style) -> str:
+def render_search(query: str, hits: list[Hit], took_ms: float, style: Style, corrected: str | None = None) -> str:
+    if corrected:
+        query = f"{corrected}（已纠正：{query}）"
     if not hits:
         return f"没有找到与「{query}」相关的段落。"
     head = style(f"「{query}」 {len(hits)} 条结果 · {took_ms:.0f} ms", _DIM)
@@ -99,6 +101,8 @@ def render_answer(answer: Answer, style: Style) -> str:
         out.append(style(answer.answer, _BOLD, colour))
     if answer.note:
         out.append(style(answer.note, _DIM))
+    if answer.corrected:
+        out.append(style(f"按「{answer.corrected}」回答", _DIM))
     if answer.citations:
         out.append("")
         out.append(style("出处" if _is_chinese(answer.question) else "Sources", _BOLD))

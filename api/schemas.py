@@ -87,6 +87,8 @@ class SearchResponse(BaseModel):
     query: str = Field(description="实际检索的查询（去掉控制字符、合并空白之后）。", examples=["徐汇区有多少家人工智能企业"])
     hits: list[Hit] = Field(description="按相关度排列的段落。")
     took_ms: float = Field(description="检索耗时（毫秒）。", examples=[42.5])
+    corrected: str | None = Field(None, description="纠正同音错字后实际检索的查询（如“普佗区”→“普陀区”）；没有纠正时省略。",
+                                  examples=["普陀区开通了多少5G室外基站"])
 
 
 class AnswerSpan(BaseModel):
@@ -109,6 +111,8 @@ class AskResponse(BaseModel):
     answer_span: AnswerSpan | None = Field(None, description="问数量、时间、人物、机构、地点时，答案句中的简短答案；其他问题为 null。")
     note: str | None = Field(None, description="补充说明，例如大模型答案为何未被采用。",
                              examples=["LLM 回答未采用（timed out），以下为原文摘录答案。"])
+    corrected: str | None = Field(None, description="纠正同音错字后实际回答的问题；没有纠正时省略。",
+                                  examples=["普陀区开通了多少5G室外基站"])
 
 
 class DocumentSummary(BaseModel):

@@ -232,8 +232,9 @@ def run_tool(searcher, name: str, arguments: Mapping[str, Any] | None) -> dict:
     args = check_arguments(name, arguments)
     if name == "search_corpus":
         result = searcher.search(args["query"], k=args["k"])
-        return {"query": result.query, "hits": [h.to_dict(debug=False) for h in result.hits],
-                "took_ms": round(result.took_ms, 1)}
+        out = result.to_dict()
+        out["hits"] = [h.to_dict(debug=False) for h in result.hits]
+        return out
     if name == "ask_corpus":
         answer = searcher.ask(args["question"], k=ASK_K)
         out = answer.to_dict()

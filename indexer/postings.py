@@ -136,6 +136,18 @@ class Postings:
                 [self.view, *chunk]))
         return found
 
+    def passage_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many passages hold each of ``terms`` the view has (absent terms are left out),
+        from the row sizes alone: a width byte, then one gap of that width per passage."""
+        counts: dict[str, int] = {}
+        unique = list(dict.fromkeys(terms))
+        for i in range(0, len(unique), 500):
+            chunk = unique[i:i + 500]
+            counts.update((t, (size - 1) // int(width, 16)) for t, size, width in self._conn_of().execute(
+                f"SELECT term, length(docs), hex(substr(docs, 1, 1)) FROM postings WHERE view = ? "
+                f"AND term IN ({','.join('?' * len(chunk))})", [self.view, *chunk]))
+        return counts
+
     def scores(self, terms: Sequence[str]) -> np.ndarray | None:
         """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in
         the order of the FTS5 MATCH expression): each term is a phrase, as in that expression.

@@ -94,6 +94,12 @@ class Analyzer:
         return [w for w in (w.strip() for w in words)
                 if w and w not in self.stopwords and _WORD.search(w)]
 
+    def cut(self, folded: str) -> list[str]:
+        """jieba's precise cut of folded text (every character in one word; tokens() is for search)."""
+        with self._jieba_lock:
+            self._jieba.initialize()
+        return list(self._jieba.cut(folded))
+
     def grams(self, text: str) -> list[str]:
         """Character bigrams of the folded Chinese runs, plus whole Latin/digit words.
 

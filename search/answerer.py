@@ -42,7 +42,7 @@ class Answerer:
                ) -> tuple[SentenceCandidate | None, list[SentenceCandidate], Question]:
         """Every candidate sentence of the top hits with the model's probability that it answers
         the question; the best of them (None when there is none)."""
-        question = result.query
+        question = result.searched
         analysis = analysis or analyse(question, self.index.analyzer)
         if not analysis.is_question or analysis.is_noise:
             return None, [], analysis
@@ -61,6 +61,11 @@ class Answerer:
 
     def answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None = None,
                on_text: Callable[[str], None] | None = None) -> Answer:
+        answer = self._answer(result, started, k, llm, on_text)
+        return replace(answer, corrected=result.corrected) if result.corrected else answer
+
+    def _answer(self, result: SearchResult, started: float, k: int, llm: LLMConfig | None,
+                on_text: Callable[[str], None] | None) -> Answer:
         question, hits = result.query, result.hits
         best, candidates, analysis = self.assess(result)
         if best is None:
@@ -68,7 +73,7 @@ class Answerer:
         conf = best.probability
         if conf < self.model.threshold:
             return self._not_found(question, hits[:k], started, conf)
-        pieces = compose(best, candidates, question)
+        pieces = compose(best, candidates, result.searched)
         citations = [self._citation(i, piece, hits, result.terms) for i, piece in enumerate(pieces, 1)]
         span = self._span(pieces, best.sentence, analysis)
         extractive = Answer(question, True, extract.answer_text(pieces), citations, hits[:k],

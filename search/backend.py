@@ -58,6 +58,9 @@ class SearchBackend(Protocol):
     def term_in_corpus(self, grams: list[str], ignore_source: str | None = None) -> bool:
         """Whether some passage (outside ``ignore_source``) holds the phrase of these bigrams."""
 
+    def known_grams(self, grams: list[str]) -> dict[str, int] | None:
+        """The passage count of each of ``grams`` the corpus holds; None when it cannot tell."""
+
     def verify_full(self) -> None: ...
     def refreshed(self) -> "SearchBackend | None":
         """A newer state of the same index to switch to, or None."""

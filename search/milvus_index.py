@@ -154,6 +154,10 @@ class MilvusIndex:
             where += f" and source != {_quote(ignore_source)}"
         return bool(self._milvus.call("query", self.target.collection, filter=where, output_fields=["id"], limit=1))
 
+    def known_grams(self, grams: list[str]) -> None:
+        """Not listed: Milvus's text match has no vocabulary lookup (so no homophone corrections)."""
+        return None
+
     def verify_full(self) -> None:
         """Milvus checks its own segments; nothing to read here."""
 

@@ -115,6 +115,10 @@ class LoadedIndex:
     def term_in_corpus(self, grams: list[str], ignore_source: str | None = None) -> bool:
         return self.store.holds_phrase(" ".join(grams), "grams", outside=ignore_source)
 
+    def known_grams(self, grams: list[str]) -> dict[str, int] | None:
+        post = self.store.postings("grams")
+        return None if post is None else post.passage_counts(grams)
+
     def verify_full(self) -> None:
         verify_files(self.generation, self.manifest, full=True)
 

@@ -63,9 +63,17 @@ class SearchResult:
     hits: list[Hit]
     took_ms: float
     terms: tuple[str, ...] = ()          # the lexical terms the query was reduced to
+    corrected: str | None = None         # the query searched for, where homophone typos were fixed
+
+    @property
+    def searched(self) -> str:
+        return self.corrected or self.query
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "took_ms": round(self.took_ms, 1)}
+        out = {"query": self.query, "hits": [h.to_dict() for h in self.hits], "took_ms": round(self.took_ms, 1)}
+        if self.corrected:
+            out["corrected"] = self.corrected
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class Answer:
     note: str | None = None              # e.g. why the LLM answer was not used
     extra: dict = field(default_factory=dict)
     span: AnswerSpan | None = None       # the typed short answer ("约710家"), when the question asks for one
+    corrected: str | None = None         # the question answered, where homophone typos were fixed
 
     def to_dict(self) -> dict:
         out = {
@@ -111,4 +120,6 @@ class Answer:
         }
         if self.note:
             out["note"] = self.note
+        if self.corrected:
+            out["corrected"] = self.corrected
         return out

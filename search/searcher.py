@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from wenda.indexer.manifest import build_identity, current_generation
 from wenda.indexer.store import StoredPassage
 from wenda.indexer.tokens import mark_terms
 
+from . import spelling
 from .answerer import Answerer
 from .fusion import FusionParams, fuse
 from .backend import SearchBackend
@@ -203,17 +204,19 @@ class Searcher:
         cleaned = [clean_query(q, self.max_query_chars) for q in queries]
         k = check_k(k, self.max_k)
         allowed = index.allowed(doc)
-        qvecs = self.embed_queries(cleaned)
+        corrected = [corrected_query(index, q) for q in cleaned]
+        searched = [c or q for q, c in zip(cleaned, corrected)]
+        qvecs = self.embed_queries(searched)
         depth = max(self.fusion.candidates, k * 3)
         dense_scores, dense_ids = index.dense(qvecs, depth, allowed)
         results = []
-        for i, query in enumerate(cleaned):
+        for i, query in enumerate(searched):
             terms = index.analyzer.tokens(query)
             pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc, allowed)
             hits = self._rank(index, pool, query, terms, k)
-            results.append(SearchResult(query, hits, 0.0, tuple(terms)))
+            results.append(SearchResult(cleaned[i], hits, 0.0, tuple(terms), corrected[i]))
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
-        return [SearchResult(r.query, r.hits, took, r.terms) for r in results]
+        return [replace(r, took_ms=took) for r in results]
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         """Query vectors, from a small LRU cache where possible (repeated queries are common)."""
@@ -271,6 +274,7 @@ class Searcher:
         serving computes them: what bench/train_ranking.py learns from."""
         index = self._index
         cleaned = clean_query(query, self.max_query_chars)
+        cleaned = corrected_query(index, cleaned) or cleaned
         allowed = index.allowed(doc)
         qvec = self.embed_queries([cleaned])
         depth = max(self.fusion.candidates, RANK_DEPTH)
@@ -378,6 +382,19 @@ class Searcher:
         meta = next(d for d in store.documents() if d["source"] == source)
         meta["pages"] = store.document_pages(source)
         return meta, text, store.passages_of(source)
+
+
+def corrected_query(index: SearchBackend, query: str) -> str | None:
+    """``query`` with its homophone typos replaced (search/spelling.py), or None."""
+    folded, origin = index.analyzer.fold_with_map(query)
+    fixed = spelling.correct(folded, index.analyzer, index.known_grams, index.term_in_corpus)
+    if fixed is None:
+        return None
+    chars = list(query)
+    for a, b, at in zip(folded, fixed, origin):
+        if a != b:
+            chars[at] = b
+    return "".join(chars)
 
 
 def _half_queries(index: SearchBackend, embedder) -> bool:

@@ -189,6 +189,22 @@ def test_phone_sized_window(browser, server, tmp_path):
     assert problems == []
 
 
+def test_a_corrected_typo_is_said(browser, server):
+    from playwright.sync_api import expect
+
+    problems: list[str] = []
+    context = open_context(browser, server, problems)
+    context.add_init_script(f"sessionStorage.setItem('wenda.apiKey', {KEY!r})")
+    page = context.new_page()
+    watch(page, problems)
+    page.goto(f"{server}/?q={quote('普佗区开通的5G室外基站有多少个')}")      # 佗 for 陀
+    expect(page.locator("#answer-badge")).to_have_text("找到答案", timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#answer-note")).to_be_visible()
+    expect(page.locator("#answer-note")).to_contain_text("已按「普陀区开通的5G室外基站有多少个」回答")
+    context.close()
+    assert problems == []
+
+
 def test_errors_are_shown_with_the_server_message(browser, server):
     from playwright.sync_api import expect
 

@@ -250,8 +250,10 @@
     el.answer.classList.toggle("not-found", !data.found);
     el.badge.textContent = data.found ? "找到答案" : "没有找到答案";
     el.answerText.replaceChildren(...answerPieces(data));
-    el.note.hidden = !data.note;
-    el.note.textContent = data.note || "";
+    // a homophone typo fixed ("普佗区" -> "普陀区"): say what was answered
+    const notes = [data.corrected ? `已按「${data.corrected}」回答（纠正了同音错字）。` : "", data.note || ""];
+    el.note.textContent = notes.filter(Boolean).join(" ");
+    el.note.hidden = !el.note.textContent;
     const cites = data.citations || [];
     el.citationsTitle.hidden = cites.length === 0;
     el.citations.replaceChildren(...cites.map((c, i) => h("li", {},

@@ -1,0 +1,150 @@
+"""Homophone typos: "普佗区" for "普陀区", "人工只能" for "人工智能".
+
+Chinese is typed through pinyin input methods, so a typo is usually a character of the same
+pinyin picked from the candidate list. Such a character makes the query's character bigrams ones
+the corpus has never seen. A character is replaced when every bigram it takes part in is
+unknown or made known by one of its homophones, at least one was unknown, and the corrected
+three-character window occurs as a phrase in some passage (the original cannot: it holds an
+unknown bigram).
+Everything else stays as typed: names the corpus does not hold, English words, digits.
+
+The homophone table (search/data/homophones.json) holds the 6,763 characters of GB 2312 by
+toneless pinyin, from pypinyin's dictionary; `python -m wenda.search.spelling --write` rebuilds
+it (pypinyin is needed only for that, in the test extras).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+
+from wenda.indexer.tokens import Analyzer
+
+_TABLE = Path(__file__).parent / "data" / "homophones.json"
+MAX_CHARS = 100          # longer queries are passages pasted in, not typed
+QUESTION_CHARS = frozenset("哪谁何啥几吗呢么")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+# gram -> a measure of how common it is (0 = absent); None when the backend cannot tell
+KnownGrams = Callable[[list[str]], "dict[str, int] | None"]
+# bigrams -> whether some passage holds them one after the other
+HoldsPhrase = Callable[[list[str]], bool]
+
+
+def toneless(syllable: str) -> str:
+    """'lǘ' -> 'lv', 'zhōng' -> 'zhong' (v for ü, as pinyin keyboards type it)."""
+    decomposed = unicodedata.normalize("NFD", syllable).replace("u\u0308", "v")
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def build_table() -> dict[str, str]:
+    """Toneless syllable -> the GB 2312 characters whose first (most common) reading it is, from
+    pypinyin. Rare readings would make 能 a homophone of 太 and 南 one of 哪."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    by_sound: dict[str, list[str]] = {}
+    for code in sorted(pinyin_dict):
+        ch = chr(code)
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            continue
+        if not "\u4e00" <= ch <= "\u9fff":
+            continue
+        by_sound.setdefault(toneless(pinyin_dict[code].split(",")[0]), []).append(ch)
+    return {sound: "".join(chars) for sound, chars in sorted(by_sound.items())}
+
+
+@functools.cache
+def homophones() -> dict[str, str]:
+    """Character -> the other characters of its reading."""
+    by_sound: dict[str, str] = json.loads(_TABLE.read_text("utf-8"))
+    return {ch: chars.replace(ch, "") for chars in by_sound.values() for ch in chars}
+
+
+def correct(folded: str, analyzer: Analyzer, known_grams: KnownGrams, holds_phrase: HoldsPhrase) -> str | None:
+    """``folded`` (an Analyzer.fold-ed query) with its homophone typos replaced, or None when
+    nothing is replaced (or the backend cannot list its bigrams)."""
+    runs = [(m.start(), m.group()) for m in _HAN_RUN.finditer(folded)]
+    if not runs or len(folded) > MAX_CHARS:
+        return None
+    grams = list(dict.fromkeys(run[i:i + 2] for _, run in runs for i in range(len(run) - 1)))
+    known = known_grams(grams)
+    if known is None or len(known) == len(grams):
+        return None
+    table = homophones()
+    keep = _protected(folded, analyzer)
+    # the places to try: characters beside an unknown bigram; their homophones' bigrams in one lookup
+    suspects = []
+    for offset, run in runs:
+        text = list(run)
+        for p in range(len(text)):
+            around = _around(text, p)
+            unknown = sum(g not in known for g in around)
+            if unknown and text[p] in table and offset + p not in keep:
+                # Weaker evidence (one bigram known, as "只能" in "人工只能", or the run's first or
+                # last character): the correction must make a longer phrase.
+                suspects.append((offset, text, p, 3 if unknown == 2 else 4))
+    stopwords = analyzer.stopwords
+    options = {(offset, p): {o: _around(text, p, o) for o in table[text[p]] if o not in stopwords}
+               for offset, text, p, _ in suspects}
+    looked_up = known_grams(list(dict.fromkeys(g for by_char in options.values() for grams in by_char.values()
+                                               for g in grams))) or {}
+    chars = list(folded)
+    replaced_at = -2
+    for offset, text, p, size in suspects:
+        if offset + p == replaced_at + 1:    # its left bigram is the one just made known
+            continue
+        fitting = [(min(looked_up[g] for g in grams), o) for o, grams in options[offset, p].items()
+                   if all(g in looked_up for g in grams)]
+        # the most common first; several may fit, the phrase decides
+        for _, o in sorted(fitting, key=lambda f: (-f[0], f[1]))[:5]:
+            if holds_phrase(_window(text, p, o, size)):
+                chars[offset + p] = o
+                replaced_at = offset + p
+                break
+    return "".join(chars) if replaced_at >= 0 else None
+
+
+def _protected(folded: str, analyzer: Analyzer) -> set[int]:
+    """Positions never to touch: the words that are stop words or hold a question word, which
+    the corpus's prose rarely holds ("在哪里" would become "在那里", "谁" "水")."""
+    out: set[int] = set()
+    at = 0
+    for word in analyzer.cut(folded):
+        if word in analyzer.stopwords or any(ch in QUESTION_CHARS for ch in word):
+            out.update(range(at, at + len(word)))
+        at += len(word)
+    return out
+
+
+def _around(text: list[str], p: int, ch: str | None = None) -> list[str]:
+    """The bigrams character ``p`` takes part in (with ``ch`` in its place)."""
+    c = text[p] if ch is None else ch
+    out = []
+    if p > 0:
+        out.append(text[p - 1] + c)
+    if p + 1 < len(text):
+        out.append(c + text[p + 1])
+    return out
+
+
+def _window(text: list[str], p: int, ch: str, size: int) -> list[str]:
+    """The bigrams of ``size`` characters from the one before ``p`` (fewer in a shorter run)."""
+    lo = max(0, min(p - 1, len(text) - size))
+    chars = text[lo:lo + size]
+    chars[p - lo] = ch
+    return ["".join(chars[i:i + 2]) for i in range(len(chars) - 1)]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write"]:
+        raise SystemExit("usage: python -m wenda.search.spelling --write   (rebuilds search/data/homophones.json)")
+    table = build_table()
+    _TABLE.write_text(json.dumps(table, ensure_ascii=False, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{_TABLE}: {len(table)} syllables, {sum(map(len, table.values()))} entries")
