@@ -10,7 +10,8 @@ Examples per question, each with its article as the cross-validation group:
 - "left out": a third of the answerable CMRC/DRCD questions asked with every passage of their own
   article removed from the hits (the corpus no longer holds the answer: any answer is wrong);
 - "swapped": seeds questions whose focus (the attribute asked for) is replaced by an attribute
-  the seeds never mention (员工人数, 注册资本 ...): unanswerable by construction.
+  the seeds never mention (员工人数, 注册资本 ...): unanswerable by construction; and CMRC/DRCD
+  questions "<subject>的<focus>" asked for an attribute their own article never names.
 """
 from __future__ import annotations
 
@@ -50,6 +51,23 @@ SWAP_ATTRIBUTES = {
     "person": ("董事长", "现任校长", "形象代言人", "首席科学家"),
     "place": ("总部地址", "发源地", "出生地"),
 }
+
+# The same for the Wikipedia-style sets (CMRC, DRCD): attributes with the word that must be absent
+# from the question's whole article (so that no sentence of it states the attribute in other
+# words); asked as "<subject>的<attribute>", where the question asks "<subject>的<focus>".
+ARTICLE_SWAP_ATTRIBUTES = {
+    "quantity": (("员工人数", "员工"), ("注册资本", "资本"), ("总市值", "市值"), ("常住人口", "人口"),
+                 ("占地面积", "面积"), ("海拔高度", "海拔"), ("年降水量", "降水"), ("门票价格", "门票"),
+                 ("平均寿命", "寿命"), ("座位数", "座位"), ("藏书量", "藏书"), ("年营业额", "营业")),
+    "definition": (("英文名称", "英文"), ("校训", "校训"), ("口号", "口号"), ("吉祥物", "吉祥物"),
+                   ("座右铭", "座右铭"), ("官方语言", "语言"), ("主要原料", "原料")),
+    "thing": (("主打产品", "产品"), ("代表作", "代表作"), ("主要原料", "原料"), ("吉祥物", "吉祥物")),
+    "person": (("董事长", "董事"), ("现任校长", "校长"), ("形象代言人", "代言"), ("首席科学家", "科学家"),
+               ("总设计师", "设计师")),
+    "place": (("发源地", "发源"), ("安葬地点", "葬"), ("首演地点", "首演")),
+}
+
+_ASKED_AFTER_FOCUS = ("是", "有", "为", "大约", "约", "多", "几")
 
 
 @dataclass
@@ -114,6 +132,33 @@ def _swapped(questions: list[Question], searcher: Searcher) -> list[Question]:
     return out
 
 
+def _article_swapped(questions: list[Question], corpus: dict[str, str], analyzer) -> list[Question]:
+    """Answerable questions "<subject>的<focus>..." asked for an attribute their article never
+    states: unanswerable, with the article about the subject still found (issue 14's shape)."""
+    article: dict[str, list[str]] = {}
+    for q in questions:
+        if q.doc and q.doc in corpus:
+            article.setdefault(q.group, []).append(corpus[q.doc])
+    texts = {g: analyzer.fold("\n".join(dict.fromkeys(parts))) for g, parts in article.items()}
+    out = []
+    for q in questions:
+        if q.doc is None or q.group not in texts:
+            continue
+        a = analyse(q.question, analyzer)
+        folded = analyzer.fold(q.question)
+        # the focus is the attribute only where the question word follows it ("的面积有多大")
+        at = folded.find("的" + a.focus) if a.focus else -1
+        if at < 0 or not folded[at + 1 + len(a.focus):].startswith(_ASKED_AFTER_FOCUS):
+            continue
+        fitting = [attr for attr, key in ARTICLE_SWAP_ATTRIBUTES.get(a.asked, ()) if key not in texts[q.group]
+                   and attr != a.focus]
+        if fitting:
+            pick = fitting[int(hashlib.sha256(("swap:" + q.qid).encode()).hexdigest()[:8], 16) % len(fitting)]
+            out.append(Question(f"{q.qid}-swap", folded.replace("的" + a.focus, "的" + pick, 1), None, (),
+                                group=q.group))
+    return out
+
+
 def collect(name: str, file: str, documents: str, folder: str, searcher: Searcher) -> list[Example]:
     """The examples of one set, searching only for those not cached yet."""
     path = eval_file(file)
@@ -127,6 +172,9 @@ def collect(name: str, file: str, documents: str, folder: str, searcher: Searche
     if name in LEFT_OUT_SETS:
         examples += [Example(name, "left_out", q, "", [], ignore_group=q.group) for q in questions
                      if q.doc and q.question.strip() and _sampled(q.qid, 1 / 3)]
+    if name in LEFT_OUT_SETS:
+        examples += [Example(name, "swapped", q, "swapped", [])
+                     for q in _article_swapped(questions, corpus, searcher.index.analyzer)]
     if name == "seeds_qa" or name == "seeds_styles":
         examples += [Example(name, "swapped", q, "swapped", []) for q in _swapped(questions, searcher)]
     group_of = {}
