@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--ship", action="store_true", help="write search/data/rank_model.* when the gain holds")
+    ap.add_argument("--before", type=Path, help="an earlier run's bench/train_ranking.json: its ranker hit@1 "
+                    "beside this run's, by set and style (what a change of the code did)")
     args = ap.parse_args()
     sets = load_all()
     cat = {k: np.concatenate([s[k] for s in sets]) for k in ("features", "labels", "qids", "groups", "styles", "set")}
@@ -179,6 +181,11 @@ def main() -> None:
     for style in sorted({s for s in style_of.values() if s}):
         ks = [k for k in keys if style_of[k] == style]
         report["by_style"][style] = {"fusion": summarise(before, ks), "ranker": summarise(after, ks)}
+    if args.before:
+        earlier = json.loads(args.before.read_text("utf-8"))
+        report["before"] = {"code_version": earlier.get("code_version"),
+                            "by_set": {k: v["ranker"] for k, v in earlier["by_set"].items()},
+                            "by_style": {k: v["ranker"] for k, v in earlier.get("by_style", {}).items()}}
     pooled = report["by_set"]["all"]["paired"]
     keep = pooled["ci95"][0] > 0
     report["kept"] = keep
@@ -209,13 +216,27 @@ def render(r: dict) -> str:
                      f"{p['gain']:+.3f} ({p['ci95'][0]:+.3f}–{p['ci95'][1]:+.3f}) | {p['won']}/{p['lost']} | "
                      f"{f['hit@5']:.3f} | {m['hit@5']:.3f} |")
     if r["by_style"]:
-        lines += ["", "seeds questions as people type them:", "", "| style | n | fusion hit@1 | ranker hit@1 |",
-                  "|---|---|---|---|"]
+        lines += ["", "seeds questions as people type them (Wilson 95% intervals):", "",
+                  "| style | n | fusion hit@1 | ranker hit@1 | fusion hit@5 | ranker hit@5 |", "|---|---|---|---|---|---|"]
         for style, row in r["by_style"].items():
-            lines.append(f"| {style} | {row['fusion']['n']} | {row['fusion']['hit@1']:.3f} | {row['ranker']['hit@1']:.3f} |")
+            f, m = row["fusion"], row["ranker"]
+            lines.append(f"| {style} | {f['n']} | {_with_ci(f)} | {_with_ci(m)} | {f['hit@5']:.3f} | {m['hit@5']:.3f} |")
+    if "before" in r:
+        b = r["before"]
+        lines += ["", f"Before and after the code change (ranker hit@1, held out; before = code version "
+                  f"{b['code_version']}):", "", "| set or style | n | before | after |", "|---|---|---|---|"]
+        for kind in ("by_set", "by_style"):
+            for name, row in r[kind].items():
+                if name in b[kind]:
+                    lines.append(f"| {name} | {row['ranker']['n']} | {_with_ci(b[kind][name])} | {_with_ci(row['ranker'])} |")
     lines += ["", f"Kept: **{'yes' if r['kept'] else 'no'}** (shipped only when the pooled gain's interval lies above 0).",
               ""]
     return "\n".join(lines)
+
+
+def _with_ci(summary: dict) -> str:
+    lo, hi = summary["hit@1_ci95"]
+    return f"{summary['hit@1']:.3f} ({lo:.3f}–{hi:.3f})"
 
 
 if __name__ == "__main__":

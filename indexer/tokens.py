@@ -100,6 +100,12 @@ class Analyzer:
             self._jieba.initialize()
         return list(self._jieba.cut(folded))
 
+    def is_word(self, word: str) -> bool:
+        """Whether jieba's dictionary (with the user dictionary) holds ``word``."""
+        with self._jieba_lock:
+            self._jieba.initialize()
+        return self._jieba.FREQ.get(word, 0) > 0
+
     def grams(self, text: str) -> list[str]:
         """Character bigrams of the folded Chinese runs, plus whole Latin/digit words.
 

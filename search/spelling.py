@@ -76,7 +76,9 @@ def correct(folded: str, analyzer: Analyzer, known_grams: KnownGrams, holds_phra
     if known is None or len(known) == len(grams):
         return None
     table = homophones()
-    keep = _protected(folded, analyzer)
+    words = _word_spans(folded, analyzer)
+    keep = {i for start, end, word in words if _is_protected(word, analyzer) for i in range(start, end)}
+    word_at = {i: (start, end, word) for start, end, word in words for i in range(start, end)}
     # the places to try: characters beside an unknown bigram; their homophones' bigrams in one lookup
     suspects = []
     for offset, run in runs:
@@ -102,23 +104,39 @@ def correct(folded: str, analyzer: Analyzer, known_grams: KnownGrams, holds_phra
                    if all(g in looked_up for g in grams)]
         # the most common first; several may fit, the phrase decides
         for _, o in sorted(fitting, key=lambda f: (-f[0], f[1]))[:5]:
-            if holds_phrase(_window(text, p, o, size)):
+            if holds_phrase(_window(text, p, o, size)) and _still_a_word(chars, offset + p, o, word_at, analyzer):
                 chars[offset + p] = o
                 replaced_at = offset + p
                 break
     return "".join(chars) if replaced_at >= 0 else None
 
 
-def _protected(folded: str, analyzer: Analyzer) -> set[int]:
-    """Positions never to touch: the words that are stop words or hold a question word, which
-    the corpus's prose rarely holds ("在哪里" would become "在那里", "谁" "水")."""
-    out: set[int] = set()
-    at = 0
-    for word in analyzer.cut(folded):
-        if word in analyzer.stopwords or any(ch in QUESTION_CHARS for ch in word):
-            out.update(range(at, at + len(word)))
+def _word_spans(text: str, analyzer: Analyzer) -> list[tuple[int, int, str]]:
+    out, at = [], 0
+    for word in analyzer.cut(text):
+        out.append((at, at + len(word), word))
         at += len(word)
     return out
+
+
+def _is_protected(word: str, analyzer: Analyzer) -> bool:
+    """Words never to touch: stop words and words holding a question word, which the corpus's
+    prose rarely holds ("在哪里" would become "在那里", "谁" "水")."""
+    return word in analyzer.stopwords or any(ch in QUESTION_CHARS for ch in word)
+
+
+def _still_a_word(chars: list[str], at: int, replacement: str, word_at: dict, analyzer: Analyzer) -> bool:
+    """A character inside a dictionary word ("周长", "退出") is changed only into a longer word that
+    spans it ("人工只能" -> "人工智能"): a real word the corpus lacks is not a typo ("周长" "州长")."""
+    start, end, word = word_at[at]
+    if len(word) < 2 or not analyzer.is_word(word):
+        return True
+    fixed = "".join(chars[:at]) + replacement + "".join(chars[at + 1:])
+    lo, hi = max(0, start - 4), min(len(fixed), end + 4)
+    for s, e, w in _word_spans(fixed[lo:hi], analyzer):
+        if s + lo <= at < e + lo:
+            return len(w) > len(word) and analyzer.is_word(w)
+    return False
 
 
 def _around(text: list[str], p: int, ch: str | None = None) -> list[str]:
