@@ -268,9 +268,10 @@ def main() -> None:
     thresholds = []
     for f in range(args.folds):
         train_q = np.flatnonzero(fold != f)
-        inner = folds_of([groups[i] for i in train_q], args.inner_folds)
+        inner_base = [groups[i] for i in train_q if not article_swap[i]]
+        inner_of_group = dict(zip(inner_base, folds_of(inner_base, args.inner_folds)))
         inner_of = np.full(nq, -1)
-        inner_of[train_q] = inner
+        inner_of[train_q] = [inner_of_group[groups[i]] for i in train_q]
         inner_p = np.zeros(len(y))
         for g in range(args.inner_folds):
             fit_rows = (row_fold != f) & (inner_of[owners] != g) & fit

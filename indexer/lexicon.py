@@ -88,8 +88,9 @@ class PostingsBuilder:
 
     def __init__(self) -> None:
         self.terms: dict[str, int] = {}              # FTS5 term -> id
-        self._split: dict[str, tuple[int, ...]] = {}  # stored string -> its terms' ids
-        self._single: dict[str, int] = {}             # ... where that is one term
+        # stored string -> its term's id, or -(k + 1) where FTS5 splits it into the terms _multi[k]
+        self._ids: dict[str, int] = {}
+        self._multi: list[tuple[int, ...]] = []
         self._term_ids: list[np.ndarray] = []        # per batch: every occurrence's term id
         self._counts: list[np.ndarray] = []          # per batch: occurrences per passage
         self._rowids: list[np.ndarray] = []
@@ -97,22 +98,37 @@ class PostingsBuilder:
         self._carried_rows: list[tuple] = []          # ... (rowids, lengths)
 
     def add(self, rowids: Sequence[int], strings: Sequence[Sequence[str]]) -> None:
-        counts = [len(strs) for strs in strings]
-        ids = list(map(self._single.get, chain.from_iterable(strings)))
-        if None in ids:             # strings not seen before: FTS5 splits them, once each
-            new = [s for s in dict.fromkeys(chain.from_iterable(strings)) if s not in self._split]
+        # One C-level pass maps every occurrence to an id (a Python loop over the ~3x10^8
+        # occurrences of 10^6 passages was most of the store build: bench/store.md).
+        counts = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings))
+        total = int(counts.sum())
+        ids_of = self._ids
+        try:
+            ids = np.fromiter(map(ids_of.__getitem__, chain.from_iterable(strings)), dtype=np.int64, count=total)
+        except KeyError:            # strings not seen before: FTS5 splits them, once each
+            new = [s for s in dict.fromkeys(chain.from_iterable(strings)) if s not in ids_of]
             for s, parts in zip(new, tokenizer().split_words(new)):
-                term_ids = self._split[s] = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
+                term_ids = tuple(self.terms.setdefault(t, len(self.terms)) for t in parts)
                 if len(term_ids) == 1:
-                    self._single[s] = term_ids[0]
-            ids = list(map(self._single.get, chain.from_iterable(strings)))
-        if None in ids:             # some string is not one term: expand passage by passage
-            split = self._split
-            ids_of = [list(chain.from_iterable(map(split.__getitem__, strs))) for strs in strings]
-            counts = [len(x) for x in ids_of]
-            ids = list(chain.from_iterable(ids_of))
-        self._term_ids.append(np.array(ids, dtype=np.int32))
-        self._counts.append(np.array(counts, dtype=np.int64))
+                    ids_of[s] = term_ids[0]
+                else:
+                    ids_of[s] = -len(self._multi) - 1
+                    self._multi.append(term_ids)
+            ids = np.fromiter(map(ids_of.__getitem__, chain.from_iterable(strings)), dtype=np.int64, count=total)
+        split = ids < 0
+        if split.any():             # strings of several terms (or none): their terms in their place
+            sizes = np.ones(total, dtype=np.int64)
+            sizes[split] = [len(self._multi[-i - 1]) for i in ids[split].tolist()]
+            at = np.cumsum(sizes) - sizes
+            expanded = np.repeat(ids, sizes)
+            for pos, i in zip(at[split].tolist(), ids[split].tolist()):
+                parts = self._multi[-i - 1]
+                expanded[pos:pos + len(parts)] = parts
+            counts = np.bincount(np.repeat(np.arange(len(counts)), counts), weights=sizes,
+                                 minlength=len(counts)).astype(np.int64)
+            ids = expanded
+        self._term_ids.append(ids.astype(np.int32))
+        self._counts.append(counts)
         self._rowids.append(np.array(rowids, dtype=np.int64))
 
     def add_postings(self, terms: Sequence[str], term_rowids: Sequence[np.ndarray], term_tfs: Sequence[np.ndarray],

@@ -9,6 +9,8 @@ phrase of the asked type near those terms, and how its passage ranked. Training
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +58,9 @@ def _lead(p) -> str:
 
 
 def _cover(found: set[str], weights: dict[str, float], total: float) -> float:
-    return sum(weights[g] for g in found) / total if total else 0.0
+    # fsum: a set's order changes with the process's string hashing, and a plain sum's last bit
+    # (and so ties of "prior", and its order feature) would change with it
+    return math.fsum(weights[g] for g in found) / total if total else 0.0
 
 
 def _share(needle: str, haystack: str) -> float:
@@ -94,7 +98,7 @@ def build_candidates(question: str, analysis: Question, hits: list[Hit], analyze
     s_words = [{w for w in q_words if w in t} for t in folded]
     n = len(sentences)
     gram_w, word_w = extract.idf_weights(q_grams, s_grams), extract.idf_weights(q_words, s_words)
-    gram_total, word_total = sum(gram_w.values()), sum(word_w.values())
+    gram_total, word_total = math.fsum(gram_w.values()), math.fsum(word_w.values())
 
     terms = [t for t in analysis.terms if t.source != "generic" and t.text]
     term_total = sum(t.weight for t in terms)

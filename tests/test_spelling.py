@@ -26,6 +26,8 @@ AS_TYPED = [
     "普陀区在哪里",                        # 哪 is not 那: question words stay
     "这个项目的负责人是谁",                # nor 谁 水
     "李明远是哪家公司的董事长",            # a name the seeds do not hold
+    "徐汇区的经纪有多少",                  # real words the seeds lack are not typos: 经纪 stays,
+    "徐汇区的师范有多少",                  # though 经济 and 示范 are theirs
     "who founded 360集团",
     "5G",
     "",
