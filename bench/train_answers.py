@@ -432,8 +432,9 @@ def markdown(report, baseline, thresholds, final_t, importance, nq, nrows, args)
              "",
              "Right = an answerable question answered with the gold answer inside the answer (at most 160 "
              "characters), or an unanswerable one refused. `left_out`: asked with its article removed "
-             "(unanswerable); `swapped`: a seeds question asking for an attribute the seeds never state "
-             "(unanswerable). Before = the answer layer this model replaces, on the same hits (it was fitted "
+             "(unanswerable); `swapped`: a seeds question asking for an attribute the seeds never state, or "
+             "a CMRC/DRCD question asking for one its article never names (unanswerable; the CMRC/DRCD ones "
+             "are not trained on unless --article-swaps train, and never set the threshold). Before = the answer layer this model replaces, on the same hits (it was fitted "
              "on CMRC trial and the seeds questions, so its figures there are not held out).",
              "",
              "| set / kind | n | right | wrong | refused | right share (95% CI) | before: right / wrong / refused"
