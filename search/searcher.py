@@ -389,9 +389,11 @@ def corrected_query(index: SearchBackend, query: str) -> str | None:
     # the whole-text folding the index used (OpenCC converts 計畫 to 计划 as a phrase, per character
     # to 计画), and the per-character one only to find where each character came from
     folded = index.analyzer.fold(query)
-    by_char, origin = index.analyzer.fold_with_map(query)
     fixed = spelling.correct(folded, index.analyzer, index.known_grams, index.term_in_corpus)
-    if fixed is None or len(by_char) != len(folded):
+    if fixed is None:
+        return None
+    by_char, origin = index.analyzer.fold_with_map(query)
+    if len(by_char) != len(folded):
         return None
     chars = list(query)
     for a, b, at in zip(folded, fixed, origin):

@@ -2,15 +2,17 @@
 
 Chinese is typed through pinyin input methods, so a typo is usually a character of the same
 pinyin picked from the candidate list. Such a character makes the query's character bigrams ones
-the corpus has never seen. A character is replaced when every bigram it takes part in is
-unknown or made known by one of its homophones, at least one was unknown, and the corrected
-three-character window occurs as a phrase in some passage (the original cannot: it holds an
-unknown bigram).
-Everything else stays as typed: names the corpus does not hold, English words, digits.
+the corpus has never seen. A character beside an unknown bigram is replaced by a homophone when
+every bigram it takes part in becomes known and the corrected window occurs as a phrase in some
+passage: three characters, four where the evidence is weaker (one of its bigrams was known, or
+it ends a run). Never touched: stop words, words holding a question word (the corpus's prose
+rarely says 哪里), and characters inside a dictionary word unless the correction makes a longer
+one (周长 is not a typo of 州长; 人工只能 is one of 人工智能). Names the corpus lacks, English words
+and digits stay as typed.
 
-The homophone table (search/data/homophones.json) holds the 6,763 characters of GB 2312 by
-toneless pinyin, from pypinyin's dictionary; `python -m wenda.search.spelling --write` rebuilds
-it (pypinyin is needed only for that, in the test extras).
+The homophone table (search/data/homophones.json) holds the 6,763 characters of GB 2312 by the
+toneless pinyin of their first reading, from pypinyin's dictionary; `python -m
+wenda.search.spelling --write` rebuilds it (pypinyin is needed only for that, in the test extras).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ MAX_CHARS = 100          # longer queries are passages pasted in, not typed
 QUESTION_CHARS = frozenset("哪谁何啥几吗呢么")
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
 
-# gram -> a measure of how common it is (0 = absent); None when the backend cannot tell
+# grams -> the passage count of each the corpus holds (absent ones left out); None when it cannot tell
 KnownGrams = Callable[[list[str]], "dict[str, int] | None"]
 # bigrams -> whether some passage holds them one after the other
 HoldsPhrase = Callable[[list[str]], bool]
@@ -104,7 +106,8 @@ def correct(folded: str, analyzer: Analyzer, known_grams: KnownGrams, holds_phra
                    if all(g in looked_up for g in grams)]
         # the most common first; several may fit, the phrase decides
         for _, o in sorted(fitting, key=lambda f: (-f[0], f[1]))[:5]:
-            if holds_phrase(_window(text, p, o, size)) and _still_a_word(chars, offset + p, o, word_at, analyzer):
+            # the jieba check first: the phrase check reads passages
+            if _still_a_word(chars, offset + p, o, word_at, analyzer) and holds_phrase(_window(text, p, o, size)):
                 chars[offset + p] = o
                 replaced_at = offset + p
                 break
