@@ -113,6 +113,7 @@ class Postings:
         self._lengths = lengths.astype(np.float64)
         self.rows = len(rowids)
         self.avgdl = float(lengths.sum()) / float(max(self.rows, 1))
+        self._per: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def open(cls, conn_of, view: str, texts_of=None) -> "Postings | None":
@@ -126,12 +127,13 @@ class Postings:
         return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32),
                    texts_of)
 
-    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+        """Each term's (passage numbers, term frequencies, whether every frequency is 1)."""
+        found: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
         unique = list(dict.fromkeys(terms))
         for i in range(0, len(unique), 500):
             chunk = unique[i:i + 500]
-            found.update((t, unpack(d, f)) for t, d, f in self._conn_of().execute(
+            found.update((t, (*unpack(d, f), not f)) for t, d, f in self._conn_of().execute(
                 f"SELECT term, docs, tfs FROM postings WHERE view = ? AND term IN ({','.join('?' * len(chunk))})",
                 [self.view, *chunk]))
         return found
@@ -155,8 +157,9 @@ class Postings:
         found = self._fetch(terms)
         docs_parts, score_parts = [], []
         for term in terms:
+            ones = False
             if term in found:
-                docs, tf = found[term]
+                docs, tf, ones = found[term]
             elif _ONE_TOKEN.fullmatch(term):
                 continue                  # not in the corpus: adds 0 to every passage, as in FTS5
             else:                         # FTS5 splits it: a phrase of its tokens
@@ -170,15 +173,26 @@ class Postings:
             idf = math.log((self.rows - len(docs) + 0.5) / (len(docs) + 0.5))
             if idf <= 0.0:
                 idf = 1e-6
-            d = self._lengths[docs]
-            # score += aIDF[i] * ((aFreq[i] * (k1 + 1.0)) / (aFreq[i] + k1 * (1 - b + b * D / avgdl)))
-            score_parts.append(idf * ((tf * (K1 + 1.0)) / (tf + K1 * (1 - B + B * d / self.avgdl))))
+            norm, unit = self._per_passage()
+            if ones:        # the same floats: 1.0 * (k1 + 1.0) is k1 + 1.0, and 1.0 + norm is unit's divisor
+                score_parts.append(idf * unit[docs])
+            else:
+                # score += aIDF[i] * ((aFreq[i] * (k1 + 1.0)) / (aFreq[i] + k1 * (1 - b + b * D / avgdl)))
+                score_parts.append(idf * ((tf * (K1 + 1.0)) / (tf + norm[docs])))
             docs_parts.append(docs)
         if not docs_parts:
             return np.zeros(self.rows)
         # bincount adds in input order: each passage's sum runs over the terms in MATCH order,
         # as fts5_aux.c's loop over phrases does
         return np.bincount(np.concatenate(docs_parts), weights=np.concatenate(score_parts), minlength=self.rows)
+
+    def _per_passage(self) -> tuple[np.ndarray, np.ndarray]:
+        """bm25's length term ``k1 * (1 - b + b * D / avgdl)`` of every passage, and a passage's
+        score for one occurrence of a term before the idf: computed once, not per query and term."""
+        if self._per is None:
+            norm = K1 * (1 - B + B * self._lengths / self.avgdl)
+            self._per = norm, (1.0 * (K1 + 1.0)) / (1.0 + norm)
+        return self._per
 
     def candidates(self, tokens: Sequence[str]) -> np.ndarray:
         """Passage numbers holding every one of ``tokens`` (FTS5 terms), ascending."""
@@ -197,7 +211,7 @@ class Postings:
         other, as an FTS5 phrase matches (every start position counts); ``among`` narrows the
         candidates, ``first_only`` stops at the first passage found. None without the texts."""
         if len(tokens) == 1:
-            docs, tf = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0)))
+            docs, tf, _ = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0), True))
             keep = np.ones(len(docs), bool) if among is None else np.isin(docs, among)
             return docs[keep][:1 if first_only else None], tf[keep][:1 if first_only else None]
         if not tokens:
@@ -233,7 +247,7 @@ class Postings:
     def top(self, scores: np.ndarray, limit: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rowids, scores) of the ``limit`` best matching passages, best first, ties by rowid (the
         order of FTS5's ``ORDER BY rank LIMIT``)."""
-        matched = np.flatnonzero(scores)
+        matched = np.flatnonzero(scores != 0)          # 5x faster on a bool array than on floats
         if allowed is not None:
             matched = matched[np.isin(self.rowids[matched], allowed)]
         s = scores[matched]
