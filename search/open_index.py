@@ -61,7 +61,7 @@ class LoadedIndex:
             if store.passage_count != expected:
                 raise IndexCorrupt(f"{gen / STORE_FILE} holds {store.passage_count} passages, the manifest says "
                                    f"{expected}; {repair_hint(index_dir, manifest)}")
-            index = vectors.load(gen / vectors.VECTORS_FILE)
+            index = vectors.load(gen / vectors.VECTORS_FILE, mapped=True)     # generations never change
             if index.ntotal != expected or index.d != manifest["model"]["dim"]:
                 raise IndexCorrupt(f"{gen / vectors.VECTORS_FILE} holds {index.ntotal} vectors of dimension "
                                    f"{index.d}, expected {expected} of {manifest['model']['dim']}; "
