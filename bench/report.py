@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import baseline
+
 TARGETS = {"search_p50": 20, "search_p99": 60, "ask_p50": 150, "cold_start_s": 5}
 
 
@@ -74,12 +76,15 @@ def markdown(r: dict) -> str:
             "| stage | passages/s | seconds |", "|---|---|---|"]
     for (stage, rate), secs in zip(st["passages_per_s"].items(), st["seconds"].values()):
         out.append(f"| {stage} | {rate} | {secs} |")
+    if r.get("baseline"):
+        out += baseline.markdown(r["baseline"])
     ba = r.get("before_after", {})
     if ba.get("rows"):
-        out += ["\n## Before and after the speed-ups\n",
-                "Same questions; each row names the code (this tree with the speed-up files as of that "
-                "commit) and the index (float32 flat, as wenda built at 10^5 before, or the float16 one it "
-                "builds now).\n",
+        out += [f"\n## Before and after the earlier speed-ups (measured {ba.get('recorded', '')}, carried over)\n",
+                "Not measured again in this run: each row ran a tree of that day's code with the speed-up files "
+                "as of that commit, which today's packages no longer import. Same questions; each row names the "
+                "code and the index (float32 flat, as wenda built at 10^5 before, or the float16 one it "
+                "built then).\n",
                 "| passages | code | search p50 / p95 / p99 ms | ask p50 / p95 ms | query embedding p50 ms | "
                 "cold start s | load |", "|---|---|---|---|---|---|---|"]
         for row in ba["rows"]:

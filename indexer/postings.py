@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +31,9 @@ from .lexicon import PostingsBuilder, tokenizer
 
 K1 = 1.2            # fts5_aux.c bm25 constants
 B = 0.75
+# Decoded posting rows kept per view (passage numbers; ~16 bytes each with the frequencies): 32 MB
+# at most, the rows of ~10 of the commonest bigrams at 10^6 passages.
+CACHED_POSTINGS = 2_000_000
 _SCHEMA = """
 CREATE TABLE postings (view TEXT NOT NULL, term TEXT NOT NULL, docs BLOB NOT NULL, tfs BLOB NOT NULL,
                        PRIMARY KEY (view, term)) WITHOUT ROWID;
@@ -114,6 +119,9 @@ class Postings:
         self.rows = len(rowids)
         self.avgdl = float(lengths.sum()) / float(max(self.rows, 1))
         self._per: tuple[np.ndarray, np.ndarray] | None = None
+        self._cache: OrderedDict[str, tuple[np.ndarray, np.ndarray, bool]] = OrderedDict()
+        self._cached = 0                  # postings held by the cache
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def open(cls, conn_of, view: str, texts_of=None) -> "Postings | None":
@@ -128,27 +136,42 @@ class Postings:
                    texts_of)
 
     def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
-        """Each term's (passage numbers, term frequencies, whether every frequency is 1)."""
+        """Each term's (passage numbers, term frequencies, whether every frequency is 1), for the
+        terms the view has. Recently read rows are kept decoded (a bounded LRU): a question's
+        bigrams are read for the typo check and again for scoring, and common terms recur across
+        questions."""
         found: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
-        unique = list(dict.fromkeys(terms))
-        for i in range(0, len(unique), 500):
-            chunk = unique[i:i + 500]
-            found.update((t, (*unpack(d, f), not f)) for t, d, f in self._conn_of().execute(
+        missing = []
+        with self._cache_lock:
+            for term in dict.fromkeys(terms):
+                row = self._cache.get(term)
+                if row is None:
+                    missing.append(term)
+                else:
+                    self._cache.move_to_end(term)
+                    found[term] = row
+        fresh = {}
+        for i in range(0, len(missing), 500):
+            chunk = missing[i:i + 500]
+            fresh.update((t, (*unpack(d, f), not f)) for t, d, f in self._conn_of().execute(
                 f"SELECT term, docs, tfs FROM postings WHERE view = ? AND term IN ({','.join('?' * len(chunk))})",
                 [self.view, *chunk]))
+        for docs, tf, _ in fresh.values():       # shared from now on
+            docs.flags.writeable = tf.flags.writeable = False
+        if fresh:
+            with self._cache_lock:
+                for term, row in fresh.items():
+                    if term not in self._cache:
+                        self._cache[term] = row
+                        self._cached += len(row[0])
+                while self._cached > CACHED_POSTINGS and len(self._cache) > 1:
+                    self._cached -= len(self._cache.popitem(last=False)[1][0])
+            found.update(fresh)
         return found
 
     def passage_counts(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many passages hold each of ``terms`` the view has (absent terms are left out),
-        from the row sizes alone: a width byte, then one gap of that width per passage."""
-        counts: dict[str, int] = {}
-        unique = list(dict.fromkeys(terms))
-        for i in range(0, len(unique), 500):
-            chunk = unique[i:i + 500]
-            counts.update((t, (size - 1) // int(width, 16)) for t, size, width in self._conn_of().execute(
-                f"SELECT term, length(docs), hex(substr(docs, 1, 1)) FROM postings WHERE view = ? "
-                f"AND term IN ({','.join('?' * len(chunk))})", [self.view, *chunk]))
-        return counts
+        """How many passages hold each of ``terms`` the view has (absent terms are left out)."""
+        return {term: len(row[0]) for term, row in self._fetch(terms).items()}
 
     def scores(self, terms: Sequence[str]) -> np.ndarray | None:
         """BM25 of every passage (0 where no term occurs) for the OR of ``terms`` (distinct, in

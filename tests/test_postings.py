@@ -124,3 +124,27 @@ def test_phrases_of_split_terms_equal_fts5(store, fts5):
     first = next(i for i in range(len(text) - 4) if all("\u4e00" <= c <= "\u9fff" for c in text[i:i + 4]))
     assert store.holds_phrase(" ".join(analyzer.grams(text[first:first + 4])))
     assert not store.holds_phrase(" ".join(analyzer.grams("乌有之乡不存在的词")))
+
+
+def test_cached_rows_give_the_same_scores_and_stay_bounded(store, monkeypatch):
+    """Rows read again come from the decoded-row cache: the same scores, cold, warm and after
+    eviction; the cache keeps to its bound and its arrays cannot be changed by a caller."""
+    from wenda.indexer import postings as postings_module
+
+    analyzer = Analyzer()
+    queries = [match_terms(analyzer.grams(q)) for q in QUERIES]
+    cold = postings_module.Postings.open(store._conn, "grams", store.view_texts)
+    expected = [cold.scores(terms) for terms in queries]
+    warm = [cold.scores(terms) for terms in queries]
+    monkeypatch.setattr(postings_module, "CACHED_POSTINGS", 50)
+    tight = postings_module.Postings.open(store._conn, "grams", store.view_texts)
+    evicted = [tight.scores(terms) for terms in queries + queries]
+    for want, a, b, c in zip(expected, warm, evicted, evicted[len(queries):]):
+        assert np.array_equal(want, a) and np.array_equal(want, b) and np.array_equal(want, c)
+    assert tight._cached <= 50 or len(tight._cache) == 1
+    assert tight._cached == sum(len(row[0]) for row in tight._cache.values())
+    docs, _, _ = next(iter(cold._cache.values()))
+    with pytest.raises(ValueError):
+        docs[0] = 0
+    counts = cold.passage_counts(["上海", "乌有"])
+    assert counts["上海"] == len(cold._fetch(["上海"])["上海"][0]) and "乌有" not in counts
