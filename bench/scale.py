@@ -109,6 +109,8 @@ def main() -> None:
     res["baseline"] = baseline.compare([n for n in sizes if n >= 100_000], n_search, n_ask)
     res["before_after"] = recorded_before_after()
 
+    # kept should a side-by-side step fail: the rows above took most of the run
+    (WORK / "results-partial.json").write_text(json.dumps(res, ensure_ascii=False, default=str))
     print("side by side", flush=True)
     qs = identical.queries(150)
     questions = [q for q, _ in qs][:100]

@@ -1,0 +1,90 @@
+"""Lexical scoring alone, an older commit's indexer/postings.py against this tree's, on one index:
+the time of one view's BM25 over every passage plus its top 100, and whether the scores are the
+same floats.
+
+    python bench/lexical.py INDEX_DIR [--commit a020346] [--questions 300]
+
+Both versions read the same store through the same connection, one query after the other (the
+older first), each question's jieba words and bigrams as the searcher builds them; the decoded-row
+cache of this tree's version is emptied before every query, so neither gains from a previous one.
+Writes nothing; prints medians and percentiles in ms and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, machine, percentiles
+from scale_worker import questions
+
+from wenda.indexer.manifest import current_generation
+from wenda.indexer.store import STORE_FILE, StoreReader
+from wenda.indexer.tokens import Analyzer, match_terms
+
+
+def old_postings(commit: str):
+    """indexer/postings.py as of ``commit``, loaded as a module of this tree's wenda.indexer."""
+    source = subprocess.run(["git", "show", f"{commit}:indexer/postings.py"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout
+    path = ROOT / "bench" / "tmp" / f"postings_{commit}.py"
+    path.write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(f"wenda.indexer.postings_{commit}", path,
+                                                  submodule_search_locations=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "wenda.indexer"
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("index_dir", type=Path)
+    ap.add_argument("--commit", default="a020346")
+    ap.add_argument("--questions", type=int, default=300)
+    args = ap.parse_args()
+    store = StoreReader(current_generation(args.index_dir) / STORE_FILE)
+    analyzer = Analyzer()
+    old = old_postings(args.commit)
+    views = ("words", "grams")
+    now = {v: store.postings(v) for v in views}
+    before = {v: old.Postings.open(store._conn, v, store.view_texts) for v in views}
+    work = [(view, match_terms(analyzer.tokens(q) if view == "words" else analyzer.grams(q)))
+            for q in questions()[:args.questions] for view in views]
+    work = [(view, terms) for view, terms in work if terms]
+    for v in views:                    # per-view arrays built before timing
+        now[v].scores(["上海"])
+        before[v].scores(["上海"])
+    times: dict[str, list[float]] = {"before": [], "now": []}
+    same = 0
+    for view, terms in work:
+        t = time.perf_counter()
+        ref = before[view].scores(terms)
+        ref_top = before[view].top(ref, 100)
+        times["before"].append((time.perf_counter() - t) * 1000)
+        now[view]._cache.clear()
+        now[view]._cached = 0
+        t = time.perf_counter()
+        got = now[view].scores(terms)
+        got_top = now[view].top(got, 100)
+        times["now"].append((time.perf_counter() - t) * 1000)
+        same += bool(np.array_equal(ref, got) and all(np.array_equal(a, b) for a, b in zip(ref_top, got_top)))
+    m = machine()
+    print(f"{args.index_dir.name}: {len(work)} view-queries ({args.questions} questions), {now['grams'].rows:,} "
+          f"passages; {m['cpu']}, {m['cores']} cores, {m['date']}, 1-minute load {os.getloadavg()[0]:.2f}")
+    for name, ts in times.items():
+        p = percentiles(ts)
+        print(f"  {name:<7} ({args.commit if name == 'before' else 'this tree'}): p50 {p['p50']} / p95 {p['p95']} / "
+              f"p99 {p['p99']} ms, mean {p['mean']}")
+    print(f"  same scores of every passage and same top 100 (bit for bit): {same} of {len(work)}")
+    sys.exit(0 if same == len(work) else 1)
+
+
+if __name__ == "__main__":
+    main()
