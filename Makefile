@@ -55,10 +55,11 @@ test: install-test
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # Benchmarks (not part of `make test`); each writes bench/<name>.md and .json.
-# bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages and the side by
-# side comparisons -> bench/results.md, docs/scaling.png. 9 minutes once the synthetic corpora are
-# cached in bench/tmp/synth; building them the first time takes ~1 hour more (10^6: store 35 min,
-# HNSW 16 min, on the busy machine).
+# bench: indexing, latency, memory, size and cold start from 10^3 to 10^6 passages, before/after rows
+# against the code of 2026-11-24 (bench/baseline.py: a worktree of 0779d05 in bench/tmp) and the side
+# by side comparisons -> bench/results.md, docs/scaling.png. 21 minutes once the synthetic corpora are
+# cached (bench/tmp/synth and the old tree's bench/tmp/synth); building them the first time takes
+# ~1.5 hours more here (10^6: 12 min store now, 23 min store and 22 min HNSW in the old tree).
 bench: install-bench
 	cd bench && ../$(BIN)/python scale.py
 
