@@ -14,7 +14,7 @@ after a float16 build they keep float16's rounding even if the index shrinks bel
 """
 from __future__ import annotations
 
-import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,9 @@ def save(index, path: Path) -> None:
     _faiss().write_index(index, str(path))
 
 
+READ_AHEAD_BYTES = 64 << 20      # smaller files: the page faults of the first searches cost little
+
+
 def load(path: Path, mapped: bool = False):
     """The vector index in ``path``; ``mapped``: its vectors memory-mapped, read-only, not read
     into memory (a searcher's: at 10^6 passages opening took 0.6 s instead of 3.1 s)."""
@@ -85,17 +88,25 @@ def load(path: Path, mapped: bool = False):
 
 
 def _read_ahead(path: Path) -> None:
-    """Ask the kernel to read the file into the page cache in the background: a mapped HNSW
-    search touches vectors all over the file, and each page it finds on disk costs a read."""
-    if hasattr(os, "posix_fadvise"):
+    """Read a large mapped file once, in the background, in file order: a mapped HNSW search
+    touches vectors all over the file, and pages found on disk one by one cost far more than one
+    sequential read (1.8 GB at 10^6 passages: 3.5 s here, while the searches alone had p99 ~1 s)."""
+    try:
+        if path.stat().st_size < READ_AHEAD_BYTES:
+            return
+    except OSError:
+        return                           # read_index names the problem
+
+    def read() -> None:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            with open(path, "rb", buffering=0) as f:
+                chunk = bytearray(1 << 24)
+                while f.readinto(chunk):     # without the GIL: searching goes on meanwhile
+                    pass
         except OSError:
-            return                       # read_index names the problem
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-        finally:
-            os.close(fd)
+            pass
+
+    threading.Thread(target=read, name="wenda-read-ahead", daemon=True).start()
 
 
 def stored_ids(index) -> np.ndarray:

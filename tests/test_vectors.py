@@ -155,3 +155,32 @@ def test_an_unknown_id_is_refused_not_read_as_zeros(n):
     index = vectors.build(ids, _unit(n), 32, hnsw_threshold=300, half_threshold=100)
     with pytest.raises(IndexCorrupt, match=r"no vectors for 1 passages \(ids \[9999\]\).*wenda index --rebuild"):
         vectors.reconstruct(index, [3, 9999, 4])
+
+
+def test_a_mapped_index_searches_as_the_read_one_and_is_read_ahead(tmp_path, monkeypatch):
+    """A searcher's mapped index (and its background read of the file) gives the same results as
+    the index read into memory."""
+    import threading
+
+    rng = np.random.default_rng(5)
+    base = rng.standard_normal((3000, 32)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    index = vectors.build(np.arange(3000, dtype=np.int64) * 7, base, 32, hnsw_threshold=1000)
+    vectors.save(index, tmp_path / "v.faiss")
+    monkeypatch.setattr(vectors, "READ_AHEAD_BYTES", 0)
+    started = []
+
+    class Recorded(threading.Thread):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(vectors.threading, "Thread", Recorded)
+    mapped = vectors.load(tmp_path / "v.faiss", mapped=True)
+    [reader] = started
+    read = vectors.load(tmp_path / "v.faiss")
+    queries = base[:20]
+    assert all(np.array_equal(a, b) for a, b in zip(vectors.search(mapped, queries, 10), vectors.search(read, queries, 10)))
+    assert np.array_equal(vectors.reconstruct(mapped, [7, 14]), vectors.reconstruct(read, [7, 14]))
+    reader.join(timeout=30)
+    assert not reader.is_alive()
