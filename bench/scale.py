@@ -36,10 +36,8 @@ from wenda.indexer.tokens import Analyzer  # noqa: E402
 PY = sys.executable
 
 
-def run_worker(index_dir: Path, *args: str, code: Path | None = None) -> dict:
+def run_worker(index_dir: Path, *args: str) -> dict:
     env = {**os.environ, "WENDA_T0": repr(time.time())}
-    if code:
-        env["WENDA_CODE_ROOT"] = str(code)
     out = subprocess.run([PY, str(BENCH / "scale_worker.py"), str(index_dir), *args], env=env, cwd=BENCH,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
