@@ -7,7 +7,8 @@ the same weights with fused kernels in 0.47-0.57x the time per query on this 2-c
 
 The graph is exported once per model from ``xlmr.Encoder.layers`` (torch is needed only then, and
 a build always has it) and cached beside the expanded model as ``<cache>/onnx/<fingerprint>-layers-v1.onnx``
-with a checksum file; the word, position and token-type embeddings (250,002 x 384 of the 118M
+with a checksum file (its size, sha256, and the quick fingerprint that spares later processes the
+sha256); the word, position and token-type embeddings (250,002 x 384 of the 118M
 parameters) stay out of it and are looked up here in numpy, so the graph file is 85 MB, not 470.
 Vectors agree with the torch encoder's at cosine > 0.99999 (tests/test_onnx_query.py); the
 passages of an index are still embedded by torch: on batches of 32, ONNX Runtime was no
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from wenda.indexer.errors import ModelError
+from wenda.indexer.manifest import quick_fingerprint
 
 log = logging.getLogger("wenda.onnx_query")
 
@@ -51,7 +53,7 @@ def available() -> bool:
 def export_layers(folder: Path, dest: Path) -> None:
     """Write the encoder's layers and mean pooling, from embedded tokens and their mask to pooled
     (not yet normalised) vectors, as an ONNX graph at ``dest``, atomically, with ``dest``.json
-    holding its size and sha256."""
+    holding its size, sha256 and quick fingerprint."""
     import torch
 
     from wenda.indexer import xlmr
@@ -76,7 +78,8 @@ def export_layers(folder: Path, dest: Path) -> None:
                               output_names=["pooled"], opset_version=17, dynamo=False,
                               dynamic_axes={"tokens": {0: "batch", 1: "length"},
                                             "mask": {0: "batch", 1: "length"}, "pooled": {0: "batch"}})
-        checks = {"size": tmp.stat().st_size, "sha256": _sha256(tmp)}
+        # a rename keeps the mtime, so the fingerprint taken here holds for dest
+        checks = {"size": tmp.stat().st_size, "sha256": _sha256(tmp), "fingerprint": quick_fingerprint(tmp)}
         tmp.with_suffix(".json").write_text(json.dumps(checks), encoding="utf-8")
         os.replace(tmp.with_suffix(".json"), dest.with_suffix(".json"))
         os.replace(tmp, dest)
@@ -117,10 +120,22 @@ def _check(dest: Path, full: bool = True) -> str | None:
         return f"{st.st_size} bytes, expected {want.get('size')}"
     key = (st.st_size, st.st_mtime_ns)
     if full and _verified.get(str(dest)) != key:
-        if _sha256(dest) != want.get("sha256"):
-            return "sha256 mismatch"
+        fingerprint = quick_fingerprint(dest)
+        if want.get("fingerprint") != fingerprint:      # changed since its last full check
+            if _sha256(dest) != want.get("sha256"):
+                return "sha256 mismatch"
+            _remember(dest, {**want, "fingerprint": fingerprint})
         _verified[str(dest)] = key
     return None
+
+
+def _remember(dest: Path, checks: dict) -> None:
+    tmp = dest.with_name(f".{dest.name}.json.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(checks), encoding="utf-8")
+        os.replace(tmp, dest.with_suffix(".json"))
+    except OSError as exc:      # a read-only cache: the next process checks in full again
+        log.debug("cannot record the check of %s: %s", dest, exc)
 
 
 def _sha256(path: Path) -> str:

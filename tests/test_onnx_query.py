@@ -88,7 +88,7 @@ def test_a_searcher_answers_without_importing_torch_or_scikit_learn(seeds_index,
 
 
 @pytest.mark.slow
-def test_a_damaged_graph_is_exported_again(tmp_path, cache_dir, caplog):
+def test_a_damaged_graph_is_exported_again(tmp_path, cache_dir, caplog, monkeypatch):
     bundled_model_dir = ensure_bundled_model(cache_dir)
     graph = onnx_query.ensure_graph(bundled_model_dir, tmp_path, "0123456789abcdef")
     want = json.loads(graph.with_suffix(".json").read_text())
@@ -102,6 +102,12 @@ def test_a_damaged_graph_is_exported_again(tmp_path, cache_dir, caplog):
     assert any("sha256 mismatch" in r.getMessage() for r in caplog.records)
     assert onnx_query._sha256(again) == want["sha256"]    # the export is deterministic
     assert not [p for p in graph.parent.iterdir() if p.name.startswith(".")]   # no temporary files left
+
+    # a later process finds the graph's fingerprint as recorded at its export: no sha256 at all
+    hashed = []
+    monkeypatch.setattr(onnx_query, "_verified", {})
+    monkeypatch.setattr(onnx_query, "_sha256", lambda path: hashed.append(path) or "")
+    assert onnx_query._check(graph) is None and hashed == []
 
 
 def test_auto_falls_back_to_torch_when_the_graph_cannot_be_made(monkeypatch, tmp_path, cache_dir, caplog):
