@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .fusion import FusionParams, fuse
 from .backend import SearchBackend
 from .llm import LLMConfig
 from .open_index import LoadedIndex
-from .question import analyse
+from .question import Question, analyse
 from .rank_model import RankModel, bundled_ranker
 from .ranking import DEPTH as RANK_DEPTH, rank_features
 from .records import Answer, Hit, Scores, SearchResult
@@ -46,6 +47,19 @@ DEFAULT_MAX_K = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
+_OVERLAP_MAX = 8            # queries of a batch whose lexical scores are computed while they are embedded
+_EMBEDDING_POOL: ThreadPoolExecutor | None = None
+_EMBEDDING_POOL_LOCK = threading.Lock()
+
+
+def _embedding_pool() -> ThreadPoolExecutor:
+    """Worker threads for query embeddings, shared by the process's searchers (a server's
+    concurrent requests embed side by side, as they did in their own threads)."""
+    global _EMBEDDING_POOL
+    with _EMBEDDING_POOL_LOCK:
+        if _EMBEDDING_POOL is None:
+            _EMBEDDING_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wenda-embed")
+        return _EMBEDDING_POOL
 
 
 def clean_query(query: object, max_chars: int = DEFAULT_MAX_QUERY_CHARS) -> str:
@@ -204,19 +218,45 @@ class Searcher:
         cleaned = [clean_query(q, self.max_query_chars) for q in queries]
         k = check_k(k, self.max_k)
         allowed = index.allowed(doc)
+        # The query embedding (ONNX Runtime or torch, outside the GIL) runs beside the typo check,
+        # the lexical views and the question analysis, which need no vector; where a typo is fixed
+        # (rarely), the corrected text is embedded again. Large batches keep the order
+        # embed-then-score, so that no more than a few queries' score arrays are held at once.
+        overlap = len(cleaned) <= _OVERLAP_MAX
+        embedding = self._embed_beside(cleaned) if overlap else None
         corrected = [corrected_query(index, q) for q in cleaned]
         searched = [c or q for q, c in zip(cleaned, corrected)]
-        qvecs = self.embed_queries(searched)
+        if overlap and searched != cleaned:
+            embedding = self._embed_beside(searched)
         depth = max(self.fusion.candidates, k * 3)
+        prepared = [self._prepare(index, q, depth, doc, allowed) for q in searched] if overlap else None
+        qvecs = embedding.result() if embedding is not None else self.embed_queries(searched)
         dense_scores, dense_ids = index.dense(qvecs, depth, allowed)
         results = []
         for i, query in enumerate(searched):
-            terms = index.analyzer.tokens(query)
-            pool = self._pool(index, query, qvecs[i], terms, dense_scores[i], dense_ids[i], depth, doc, allowed)
-            hits = self._rank(index, pool, query, terms, k)
+            terms, lexical, question = prepared[i] if prepared else self._prepare(index, query, depth, doc, allowed)
+            pool = self._pool(index, qvecs[i], lexical, dense_scores[i], dense_ids[i])
+            hits = self._rank(index, pool, query, terms, k, question)
             results.append(SearchResult(cleaned[i], hits, 0.0, tuple(terms), corrected[i]))
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
         return [replace(r, took_ms=took) for r in results]
+
+    def _embed_beside(self, queries: list[str]) -> Future | None:
+        """The queries' vectors computed in a worker thread; None when all are cached already."""
+        with self._cache_lock:
+            if all(q in self._query_cache for q in queries):
+                return None
+        return _embedding_pool().submit(self.embed_queries, queries)
+
+    def _prepare(self, index: SearchBackend, query: str, depth: int, doc: str | None,
+                 allowed: object | None) -> tuple[list[str], dict, Question | None]:
+        """What a query's ranking needs besides its vector: its terms, the lexical views' scores
+        and (for the learned ranker) its analysis."""
+        terms = index.analyzer.tokens(query)
+        views = {"words": terms, "grams": index.analyzer.grams(query)}
+        lexical = {view: index.lexical(view, query, view_terms, depth, doc, allowed)
+                   for view, view_terms in views.items()}
+        return terms, lexical, analyse(query, index.analyzer) if self.ranker is not None else None
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         """Query vectors, from a small LRU cache where possible (repeated queries are common)."""
@@ -243,14 +283,11 @@ class Searcher:
             out = [fresh[q] if vec is None else vec for q, vec in zip(queries, out)]
         return np.vstack(out).astype(np.float32)
 
-    def _pool(self, index: SearchBackend, query: str, qvec: np.ndarray, terms: list[str], dense_scores: np.ndarray,
-              dense_ids: np.ndarray, depth: int, doc: str | None, allowed: object | None = None) -> _Pool:
+    def _pool(self, index: SearchBackend, qvec: np.ndarray, lexical: dict, dense_scores: np.ndarray,
+              dense_ids: np.ndarray) -> _Pool:
         """Union of the top ``depth`` of each retriever, every candidate scored by all of them."""
         found = dense_ids >= 0
         dense_ids, dense_scores = dense_ids[found], dense_scores[found]
-        views = {"words": terms, "grams": index.analyzer.grams(query)}
-        lexical = {view: index.lexical(view, query, view_terms, depth, doc, allowed)
-                   for view, view_terms in views.items()}
         rowids = np.unique(np.concatenate([dense_ids, *(v.top_ids for v in lexical.values())]))
         dense = np.zeros(len(rowids), dtype=np.float64)
         in_dense = np.isin(rowids, dense_ids)
@@ -279,25 +316,26 @@ class Searcher:
         qvec = self.embed_queries([cleaned])
         depth = max(self.fusion.candidates, RANK_DEPTH)
         dense_scores, dense_ids = index.dense(qvec, depth, allowed)
-        terms = index.analyzer.tokens(cleaned)
-        pool = self._pool(index, cleaned, qvec[0], terms, dense_scores[0], dense_ids[0], depth, doc, allowed)
+        terms, lexical, question = self._prepare(index, cleaned, depth, doc, allowed)
+        pool = self._pool(index, qvec[0], lexical, dense_scores[0], dense_ids[0])
         fused = fuse(pool.signals, self.fusion)
         order = np.lexsort((pool.rowids, -fused))
-        return self._rank_candidates(index, pool, cleaned, fused, order)
+        return self._rank_candidates(index, pool, cleaned, fused, order, question)
 
     def _rank_candidates(self, index: SearchBackend, pool: _Pool, query: str, fused: np.ndarray,
-                         order: np.ndarray) -> RankCandidates:
+                         order: np.ndarray, question: Question | None = None) -> RankCandidates:
         chosen = order[:RANK_DEPTH]
         rowids = [int(pool.rowids[j]) for j in chosen]
         stored = index.store.passages_by_rowid(rowids)
         kept = [(j, r) for j, r in zip(chosen, rowids) if r in stored]
         chosen = np.array([j for j, _ in kept], dtype=np.int64)
         passages = [stored[r] for _, r in kept]
-        question = analyse(query, index.analyzer)
+        question = question or analyse(query, index.analyzer)
         features = rank_features(question, index.analyzer, [sp.passage for sp in passages], pool.signals, fused, chosen)
         return RankCandidates(chosen, passages, features)
 
-    def _rank(self, index: SearchBackend, pool: _Pool, query: str, terms: list[str], k: int) -> list[Hit]:
+    def _rank(self, index: SearchBackend, pool: _Pool, query: str, terms: list[str], k: int,
+              question: Question | None = None) -> list[Hit]:
         if len(pool.rowids) == 0:
             return []
         fused = fuse(pool.signals, self.fusion)
@@ -307,7 +345,7 @@ class Searcher:
         ranker = self.ranker
         if ranker is not None:
             # The learned ranker re-orders the fused top RANK_DEPTH (what lies below keeps its order).
-            cands = self._rank_candidates(index, pool, query, fused, order)
+            cands = self._rank_candidates(index, pool, query, fused, order, question)
             scores = ranker.scores(cands.features)
             top = np.lexsort((np.arange(len(scores)), -scores))
             ranked = {int(j): float(scores[t]) for t, j in enumerate(cands.chosen)}

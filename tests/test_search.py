@@ -124,6 +124,37 @@ def test_search_batch_equals_one_by_one(searcher):
         assert [h.passage.passage_id for h in result.hits] == [h.passage.passage_id for h in single.hits]
 
 
+def test_embedding_beside_the_lexical_views_changes_no_score(searcher, monkeypatch):
+    """A small batch is embedded in a worker thread while its lexical views are scored (a fixed
+    typo embedded again); a large one in order. Every hit and score is the same either way."""
+    import threading
+
+    from wenda.search import searcher as module
+
+    queries = QUERIES[:6] + ["普佗区城市安全大脑", "人工只能企业有多少"]       # two homophone typos
+    threads: list[str] = []
+    encode = searcher.embedder.encode_queries
+
+    def recorded(texts, **kw):
+        threads.append(threading.current_thread().name)
+        return encode(texts, **kw)
+
+    monkeypatch.setattr(searcher.embedder, "encode_queries", recorded)
+
+    def run() -> list:
+        searcher._query_cache.clear()
+        results = searcher.search_batch(queries, k=5)
+        return [(r.corrected, [(h.passage.passage_id, h.scores) for h in r.hits]) for r in results]
+
+    beside = run()
+    assert len(threads) == 2 and all(name.startswith("wenda-embed") for name in threads)   # typed, corrected
+    assert beside[6][0] == "普陀区城市安全大脑" and beside[7][0].startswith("人工智能")
+    threads.clear()
+    monkeypatch.setattr(module, "_OVERLAP_MAX", 0)
+    assert run() == beside
+    assert threads == [threading.current_thread().name]
+
+
 def test_cli_queries_file_equals_one_by_one(seeds_index, tmp_path, run_wenda, wenda_env):
     qfile = tmp_path / "queries.txt"
     qfile.write_text("\n".join(QUERIES[:4]) + "\n", encoding="utf-8")
