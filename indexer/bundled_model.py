@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from wenda.indexer.errors import ModelError
-from wenda.indexer.manifest import quick_fingerprint
+from wenda.indexer.manifest import quick_fingerprint, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -418,18 +418,16 @@ def _source_digest(path: Path, cache_dir: Path) -> str:
         digest = None
     if digest is None:
         digest = _sha256(path)
-        _write_json(record, {**now, "sha256": digest})
+        write_json_quietly(record, {**now, "sha256": digest})
     _source_digests[key] = digest
     return digest
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json_quietly(path: Path, data: dict) -> None:
     """Atomically, or not at all where the cache is read-only (the next process checks again)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=1).encode("utf-8"))
     except OSError as exc:
         log.debug("cannot write %s: %s", path, exc)
 
@@ -480,7 +478,7 @@ def _fingerprints(folder: Path) -> dict[str, dict]:
 
 def _remember_verified(folder: Path) -> None:
     _fully_verified[folder] = fingerprints = _fingerprints(folder)
-    _write_json(folder / VERIFIED_FILE, {"files": fingerprints})
+    write_json_quietly(folder / VERIFIED_FILE, {"files": fingerprints})
 
 
 def _check(folder: Path) -> str | None:

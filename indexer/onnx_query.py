@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from wenda.indexer.errors import ModelError
+from wenda.indexer.bundled_model import write_json_quietly
 from wenda.indexer.manifest import quick_fingerprint
 
 log = logging.getLogger("wenda.onnx_query")
@@ -124,18 +125,9 @@ def _check(dest: Path, full: bool = True) -> str | None:
         if want.get("fingerprint") != fingerprint:      # changed since its last full check
             if _sha256(dest) != want.get("sha256"):
                 return "sha256 mismatch"
-            _remember(dest, {**want, "fingerprint": fingerprint})
+            write_json_quietly(dest.with_suffix(".json"), {**want, "fingerprint": fingerprint})
         _verified[str(dest)] = key
     return None
-
-
-def _remember(dest: Path, checks: dict) -> None:
-    tmp = dest.with_name(f".{dest.name}.json.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(checks), encoding="utf-8")
-        os.replace(tmp, dest.with_suffix(".json"))
-    except OSError as exc:      # a read-only cache: the next process checks in full again
-        log.debug("cannot record the check of %s: %s", dest, exc)
 
 
 def _sha256(path: Path) -> str:
