@@ -47,7 +47,10 @@ def _run(code: Path, script: list[str], env: dict | None = None) -> str:
 
 
 def synthetic_index(code: Path, n: int) -> Path:
-    """The random-vector index of ``n`` synthetic passages as ``code`` builds it (cached in its bench/tmp)."""
+    """The random-vector index of ``n`` synthetic passages as ``code`` builds it (cached in its bench/tmp);
+    an older tree's corpus is built by corpus_apart.py, its text generated outside the timed store build."""
+    if code != ROOT:
+        _run(code, [str(BENCH / "corpus_apart.py"), str(n)])
     out = _run(code, ["synth.py", str(n)]).strip().splitlines()[-1]
     return Path(out.split()[0])
 
@@ -78,11 +81,11 @@ def disk_bytes(index: Path) -> int:
     return sum(p.stat().st_size for p in gen.iterdir() if p.is_file())
 
 
-def build_seconds(index: Path) -> float | None:
-    """The store build time bench/synth.py recorded with the corpus the index was made from."""
+def build_seconds(index: Path) -> tuple[float | None, float | None]:
+    """(store build s, text generation s) as recorded with the corpus the index was made from."""
     corpus = index.parent / index.name.split("-random")[0]
-    done = corpus / "done.json"
-    return json.loads(done.read_text())["seconds"] if done.exists() else None
+    done = json.loads((corpus / "done.json").read_text()) if (corpus / "done.json").exists() else {}
+    return done.get("seconds"), done.get("generation_s")
 
 
 def embedding(code: Path) -> dict:
@@ -109,8 +112,9 @@ def compare(sizes: list[int], n_search: int, n_ask: int, commit: str = COMMIT) -
             index = synthetic_index(code, n)
             row = worker(code, index, n_search, n_ask, 900)
             colds = cold_starts(code, index)
-            row.update(code=label, passages=n, disk_bytes=disk_bytes(index), build_s=build_seconds(index),
-                       cold_start_s=colds, load_1min=round(os.getloadavg()[0], 2))
+            build_s, generation_s = build_seconds(index)
+            row.update(code=label, passages=n, disk_bytes=disk_bytes(index), build_s=build_s,
+                       generation_s=generation_s, cold_start_s=colds, load_1min=round(os.getloadavg()[0], 2))
             rows.append(row)
             print(label, n, json.dumps(row), flush=True)
     stages = {label: embedding(code) for label, code in codes}
@@ -126,8 +130,9 @@ def markdown(b: dict) -> list[str]:
            "issue 19 was filed, the code of the 2026-11-24 results) and this tree, each over the index its own "
            "code builds (bench/baseline.py). Cold start: process start to the first answer, model cached, 3 runs "
            "(all shown). Store build: the synthetic corpus written through that code's store functions "
-           "(bench/synth.py, text generation included, as recorded when the corpus was built). Ratio = now / "
-           "before.\n",
+           "(bench/synth.py), with its text generated beforehand and not counted (the generation's seconds "
+           "in brackets; bench/corpus_apart.py does the same for the old tree; before 2026-12-02 these rows "
+           "counted the generation too). Ratio = now / before.\n",
            "| passages | code | index on disk B/passage | store build s | cold start s | search p50 / p99 ms | "
            "ask p50 ms | search, cached query vector, p50 / p99 ms | peak RSS MB | load |",
            "|---|---|---|---|---|---|---|---|---|---|"]
@@ -150,6 +155,8 @@ def markdown(b: dict) -> list[str]:
             continue
         s, c = r["search_ms"], r["search_cached_ms"]
         build = f"{r['build_s']}" + (ratio(r["build_s"], old.get("build_s")) if old else "") if r.get("build_s") else ""
+        if r.get("generation_s") is not None:
+            build += f" [{r['generation_s']}]"
         search = f"{s['p50']} / {s['p99']}" + (f" ({s['p50'] / old['search_ms']['p50']:.2f}x / "
                                                f"{s['p99'] / old['search_ms']['p99']:.2f}x)" if old else "")
         out.append(f"| {n:,} | {r['code']} | {disk} | {build} | {cold} | {search} | {r['ask_ms']['p50']} | "

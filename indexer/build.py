@@ -27,8 +27,8 @@ from .chunker import ChunkSettings, chunk_document
 from .corpus import DEFAULT_MAX_FILE_BYTES, SUFFIXES, DecodedFile, Skipped, corpus_root, discover, read_source
 from .errors import BadInput, IndexBusy, IndexCorrupt, IndexMissing, WendaError
 from .manifest import (BUILDING_PREFIX, CORPUS_KEY, CURRENT_FILE, FORMAT_VERSION, GENERATION_PREFIX, MANIFEST_FILE,
-                       USER_DICT_FILE, corpus_record, current_generation, file_digest, fsync_dir, index_command,
-                       read_manifest, recorded_corpus, remove_generation_unless_held, repair_hint, verify_files,
+                       USER_DICT_FILE, corpus_record, current_generation, file_digest, fsync_dir, fsync_file,
+                       index_command, read_manifest, recorded_corpus, remove_generation_unless_held, repair_hint, verify_files,
                        write_atomic)
 from .progress import NO_PROGRESS, ProgressFactory
 from .records import Document, Passage
@@ -306,6 +306,7 @@ class Builder:
         ids, vecs, dim = self._all_vectors(out, previous, new_passages, new_vectors, old_manifest)
         index = vectors.build(ids, vecs, dim, settings.hnsw_threshold, settings.half_threshold)
         vectors.save(index, out / vectors.VECTORS_FILE)
+        fsync_file(out / vectors.VECTORS_FILE)
         self._step("vectors written")
 
         reader = StoreReader(out / STORE_FILE)
