@@ -104,12 +104,14 @@ def _styles(path: Path) -> dict[str, str]:
             enumerate(path.read_text("utf-8").splitlines(), 1) if line.strip()}
 
 
-def searcher_for(folder: str, embedder=None) -> Searcher:
+def searcher_for(folder: str, embedder=None, ranker="bundled") -> Searcher:
+    """A Searcher over one public set's index; ``ranker=None`` for the fused order (training a
+    ranker whose features the shipped one was not trained on)."""
     index = DATA / folder / "index"
     if not (index / "manifest.json").exists() and not index.exists():
         raise SystemExit(f"bench: {index} is missing; build it with `wenda eval ... --work-dir bench/tmp/answers`"
                          " (see bench/train_answers.py --help)")
-    return Searcher.open(index, cache_dir=cache_dir(), embedder=embedder)
+    return Searcher.open(index, cache_dir=cache_dir(), embedder=embedder, ranker=ranker)
 
 
 def _swapped(questions: list[Question], searcher: Searcher) -> list[Question]:

@@ -104,7 +104,7 @@ def _code_version() -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for name in ("candidates.py", "answer_span.py", "answer.py", "question.py", "sentences.py"):
+    for name in ("candidates.py", "answer_span.py", "answer.py", "question.py", "glosses.py", "sentences.py"):
         digest.update((ROOT / "search" / name).read_bytes())
     digest.update((ROOT / "bench" / "train_answers.py").read_bytes().split(b"def train(")[0])
     return digest.hexdigest()[:16]

@@ -35,8 +35,8 @@ from wenda.search.evaluate import _relevant, load_questions
 from wenda.search.ranking import DEPTH, RANK_FEATURES
 
 CACHE = WORK / "ranking"
-CODE = ("search/ranking.py", "search/question.py", "search/searcher.py", "search/fusion.py", "search/answer.py",
-        "search/sentences.py", "indexer/tokens.py")
+CODE = ("search/ranking.py", "search/question.py", "search/glosses.py", "search/searcher.py", "search/fusion.py",
+        "search/answer.py", "search/sentences.py", "indexer/tokens.py")
 MODEL_DIR = ROOT / "search" / "data"
 PARAMS = {"objective": "lambdarank", "metric": "ndcg", "eval_at": [1], "num_leaves": 15, "learning_rate": 0.05,
           "min_data_in_leaf": 50, "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1,
@@ -92,8 +92,7 @@ def load_all() -> list[dict]:
     out, searchers, embedder = [], {}, None
     for name, file, documents, folder in SETS:
         if folder not in searchers:
-            searchers[folder] = searcher_for(folder, embedder)
-            searchers[folder].ranker = None      # features come from the fused order
+            searchers[folder] = searcher_for(folder, embedder, ranker=None)   # features of the fused order
             embedder = searchers[folder].embedder
         data = collect(name, file, documents, folder, searchers[folder])
         data["set"] = np.array([name] * len(data["labels"]))

@@ -14,7 +14,7 @@ from . import answer_model
 from .answer_span import best_span
 from .candidates import PASSAGES, SentenceCandidate, build_candidates, compose, feature_matrix
 from .llm import LLMConfig, generate
-from .question import Question, analyse
+from .question import Question, analyse_over
 from .records import Answer, AnswerSpan, Hit, SearchResult
 from .sentences import Sentence, clean_offsets
 
@@ -43,7 +43,7 @@ class Answerer:
         """Every candidate sentence of the top hits with the model's probability that it answers
         the question; the best of them (None when there is none)."""
         question = result.searched
-        analysis = analysis or analyse(question, self.index.analyzer)
+        analysis = analysis or analyse_over(question, self.index)
         if not analysis.is_question or analysis.is_noise:
             return None, [], analysis
         unknown = self.unknown_terms(question)

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wenda.indexer.tokens import Analyzer
+
+from .glosses import english_glosses
 
 ASKED_TYPES = ("quantity", "date", "person", "organisation", "place", "thing", "reason", "method",
                "definition", "yesno", "other")
@@ -161,15 +164,6 @@ _ENGLISH_STOP = frozenset("""first last most least ever just also a an the of in
 has have had can could will would should shall may might what which who whom whose when where why how many much
 this that these those it its there their they i you we he she me my our your please tell about than into as
 long big large tall high far old heavy wide deep percentage proportion share number""".split())
-# English words worth matching against a Chinese corpus, with their usual Chinese wording.
-_GLOSSES = {"founded": ("创办", "创立"), "founder": ("创始人",), "established": ("成立",), "employees": ("员工",),
-            "staff": ("员工",), "revenue": ("营收",), "income": ("收入",), "companies": ("企业",),
-            "company": ("企业", "公司"), "enterprises": ("企业",), "firms": ("企业",), "area": ("面积",),
-            "gdp": ("地区生产总值", "gdp"), "population": ("人口",), "stations": ("基站",),
-            "district": ("区",), "park": ("园区",), "held": ("举办",), "headquarters": ("总部",),
-            "headquartered": ("总部",), "located": ("位于",), "investment": ("投资",), "output": ("产值",),
-            "ai": ("人工智能",), "digital": ("数字",), "economy": ("经济",), "conference": ("大会",)}
-
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*")
@@ -208,8 +202,23 @@ def warm(analyzer: Analyzer) -> None:
     pos_tagger(analyzer).lcut("徐汇区有多少家企业")
 
 
-def analyse(question: str, analyzer: Analyzer) -> Question:
-    """The analysis of one question; never raises, whatever the string."""
+def analyse_over(question: str, index) -> Question:
+    """``analyse`` against one index (a SearchBackend): English words take the corpus's own
+    Chinese wording where it has one (research institutes: 科研院所 where 研究所 is absent)."""
+    analyzer = index.analyzer
+
+    def known(word: str) -> bool:
+        grams = analyzer.grams(word)
+        counts = index.known_grams(grams)       # one posting lookup each: most unused words stop here
+        if counts is not None and not all(counts.get(g) for g in grams):
+            return False
+        return index.term_in_corpus(grams)
+    return analyse(question, analyzer, known=known)
+
+
+def analyse(question: str, analyzer: Analyzer, known: Callable[[str], bool] | None = None) -> Question:
+    """The analysis of one question; never raises, whatever the string. ``known``: whether the
+    corpus holds a Chinese word (ranks English words' translations; see ``analyse_over``)."""
     text = question if isinstance(question, str) else ("" if question is None else str(question))
     # Lone surrogates (from broken JSON escapes) cannot be encoded for OpenCC: dropped.
     folded = _repair(analyzer.fold(_SURROGATE.sub("", text[:MAX_ANALYSED_CHARS])))
@@ -231,7 +240,8 @@ def analyse(question: str, analyzer: Analyzer) -> Question:
     kind = "question" if cue is not None else "keywords"
     return Question(text=text, folded=folded, asked=asked, unit=unit,
                     cue=cue.group(0).strip() if cue is not None else None, focus=focus,
-                    constraints=constraints, terms=_terms(tokens, constraints, focus_tokens, kind, cue),
+                    constraints=constraints,
+                    terms=_terms(tokens, constraints, focus_tokens, kind, cue, _glosses(tokens, analyzer, known)),
                     kind=kind, language=language)
 
 
@@ -645,11 +655,21 @@ def _constraints(tokens: list[_Token], folded: str, cue: _Cue | None) -> tuple[C
     return tuple(dict.fromkeys(found))
 
 
+def _glosses(tokens: list[_Token], analyzer: Analyzer, known: Callable[[str], bool] | None
+             ) -> dict[str, tuple[str, ...]]:
+    """Chinese wording of the question's English words (search/glosses.py), common words first."""
+    latin = [t.word for t in tokens if t.word.isascii() and re.fullmatch(r"[a-z][a-z'\-]*", t.word)]
+    if not latin:
+        return {}
+    return english_glosses(latin, lambda word: analyzer_frequency(analyzer, word), _ENGLISH_STOP, known)
+
+
 def _terms(tokens: list[_Token], constraints, focus_tokens, kind: str,
-           cue: _Cue | None = None) -> tuple[Term, ...]:
+           cue: _Cue | None = None, glosses: dict[str, tuple[str, ...]] | None = None) -> tuple[Term, ...]:
     if kind not in ("question", "keywords"):
         return ()
     weights: dict[str, Term] = {}
+    glosses = glosses or {}
 
     def add(text: str, weight: float, source: str) -> None:
         english = text.isascii() and re.search(r"[a-z]", text) is not None
@@ -659,7 +679,7 @@ def _terms(tokens: list[_Token], constraints, focus_tokens, kind: str,
 
     for c in constraints:
         add(c.text, 3.0, "constraint")
-        for gloss in _GLOSSES.get(c.text, ()):     # "AI" as a constraint still matches 人工智能
+        for gloss in glosses.get(c.text, ()):     # "AI" as a constraint still matches 人工智能
             add(gloss, 0.8 * 3.0, "gloss")
     focus_words = {t.word for t in focus_tokens or ()}
     for t in tokens:
@@ -673,7 +693,7 @@ def _terms(tokens: list[_Token], constraints, focus_tokens, kind: str,
             add(t.word, 0.3, "generic")
         else:
             add(t.word, 1.0, "content")
-        for gloss in _GLOSSES.get(t.word, ()):
+        for gloss in glosses.get(t.word, ()):
             add(gloss, 0.8 * weights[t.word].weight, "gloss")
     if focus_tokens and len(focus_tokens) > 1:
         add("".join(t.word for t in focus_tokens), 2.0, "focus")

@@ -35,7 +35,7 @@ from .fusion import FusionParams, fuse
 from .backend import SearchBackend
 from .llm import LLMConfig
 from .open_index import LoadedIndex
-from .question import Question, analyse
+from .question import Question, analyse_over
 from .rank_model import RankModel, bundled_ranker
 from .ranking import DEPTH as RANK_DEPTH, rank_features
 from .records import Answer, Hit, Scores, SearchResult
@@ -47,6 +47,7 @@ DEFAULT_MAX_K = 50
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"\s+")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]{2}")
 _OVERLAP_MAX = 8            # queries of a batch whose lexical scores are computed while they are embedded
 _EMBEDDING_POOL: ThreadPoolExecutor | None = None
 _EMBEDDING_POOL_LOCK = threading.Lock()
@@ -252,11 +253,17 @@ class Searcher:
                  allowed: object | None) -> tuple[list[str], dict, Question | None]:
         """What a query's ranking needs besides its vector: its terms, the lexical views' scores
         and (for the learned ranker) its analysis."""
+        question = analyse_over(query, index) if self.ranker is not None or _LATIN.search(query) else None
+        if question is not None and question.language != "zh":
+            # English words have no match in a Chinese text: their Chinese wording (search/glosses.py)
+            # joins the lexical query.
+            glossed = " ".join(t.text for t in question.terms if t.source == "gloss")
+            query = f"{query} {glossed}" if glossed else query
         terms = index.analyzer.tokens(query)
         views = {"words": terms, "grams": index.analyzer.grams(query)}
         lexical = {view: index.lexical(view, query, view_terms, depth, doc, allowed)
                    for view, view_terms in views.items()}
-        return terms, lexical, analyse(query, index.analyzer) if self.ranker is not None else None
+        return terms, lexical, question
 
     def embed_queries(self, queries: list[str]) -> np.ndarray:
         """Query vectors, from a small LRU cache where possible (repeated queries are common)."""
@@ -330,7 +337,7 @@ class Searcher:
         kept = [(j, r) for j, r in zip(chosen, rowids) if r in stored]
         chosen = np.array([j for j, _ in kept], dtype=np.int64)
         passages = [stored[r] for _, r in kept]
-        question = question or analyse(query, index.analyzer)
+        question = question or analyse_over(query, index)
         features = rank_features(question, index.analyzer, [sp.passage for sp in passages], pool.signals, fused, chosen)
         return RankCandidates(chosen, passages, features)
 

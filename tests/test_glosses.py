@@ -1,0 +1,91 @@
+"""English words of a question in Chinese (search/glosses.py): CC-CEDICT read backwards, the
+corpus's own wording kept, compounds formed; and what that does to searches of the real seeds.
+
+The questions here are written for these tests (not taken from the evaluation sets)."""
+from __future__ import annotations
+
+import pytest
+
+from wenda.indexer.tokens import Analyzer
+from wenda.search import question as question_module
+from wenda.search.glosses import english_glosses
+from wenda.search.question import _ENGLISH_STOP, analyse, analyse_over, analyzer_frequency
+
+
+@pytest.fixture(scope="module")
+def frequency():
+    analyzer = Analyzer()
+    analyzer.warm()
+    return lambda word: analyzer_frequency(analyzer, word)
+
+
+def glosses(text: str, frequency, known=None) -> dict[str, tuple[str, ...]]:
+    return english_glosses(text.lower().split(), frequency, _ENGLISH_STOP, known)
+
+
+def test_a_phrase_is_translated_whole(frequency):
+    found = glosses("research institutes", frequency)
+    assert "研究所" in found["research"] and found["research"] == found["institutes"]
+
+
+@pytest.mark.parametrize("text, word, chinese", [
+    ("companies", "companies", "公司"),          # plural reduced
+    ("held", "held", "举行"),                    # irregular past
+    ("employees", "employees", "员工"),
+    ("GDP", "gdp", "国内生产总值"),               # acronym named in a definition
+    ("cloud computing", "cloud", "云计算"),
+    ("big data", "data", "大数据"),              # a phrase may hold a stop word
+])
+def test_inflections_acronyms_and_phrases(frequency, text, word, chinese):
+    assert chinese in glosses(text, frequency)[word]
+
+
+def test_question_words_alone_have_no_glosses(frequency):
+    assert glosses("how many of the", frequency) == {}
+    assert glosses("", frequency) == {}
+    assert glosses("xqzvbk", frequency) == {}
+
+
+def test_the_corpus_wording_is_kept_and_compounds_formed(frequency):
+    corpus = {"数字", "产业", "指数", "数字产业", "产业指数"}
+    found = glosses("digital industry index", frequency, known=corpus.__contains__)
+    assert set(found["digital"]) <= corpus and set(found["index"]) <= corpus
+    assert "数字产业" in found["digital"] and "产业指数" in found["index"]
+    assert "数码" not in found["digital"]         # a translation the corpus never uses is dropped
+
+
+def test_glosses_become_weighted_terms_of_the_analysis():
+    terms = {t.text: t for t in analyse("when was the 数字创新大会 held", Analyzer()).terms}
+    assert terms["held"].english and terms["举办"].source == "gloss" and not terms["举办"].english
+    assert terms["举办"].weight < terms["held"].weight
+
+
+def test_a_question_without_english_is_analysed_as_before(searcher):
+    index = searcher.index
+    for text in ("徐汇区有多少家人工智能企业？", "上海 數字經濟 規模", "5G 基站 普陀"):
+        assert analyse_over(text, index) == analyse(text, index.analyzer)
+
+
+CASES = [
+    # question, text its top passage must hold
+    ("上海 cloud computing industry scale", "云计算"),
+    ("how many big data enterprises are there in 上海", "大数据"),
+    ("which companies settled in the 海纳小镇", "海纳小镇"),
+]
+
+
+@pytest.mark.parametrize("query, holds", CASES)
+def test_english_words_reach_the_chinese_passage(searcher, query, holds):
+    result = searcher.search(query, k=5)
+    assert holds in result.hits[0].passage.text, result.hits[0].passage.text[:80]
+    assert any(not t.isascii() for t in result.terms if t not in query)   # Chinese wording was searched
+
+
+def test_without_glosses_the_english_query_ranks_lower(searcher, monkeypatch):
+    """The same query with the dictionary switched off: the answering passage falls from first."""
+    query, holds = "上海 cloud computing industry scale", "云计算"
+    first = searcher.search(query, k=5).hits[0]
+    monkeypatch.setattr(question_module, "english_glosses", lambda *args, **kwargs: {})
+    plain = searcher.search(query, k=5).hits[0]
+    where = lambda hit: (hit.passage.source, hit.passage.start)
+    assert holds in first.passage.text and where(first) != where(plain)
