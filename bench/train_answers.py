@@ -33,7 +33,7 @@ from wenda.search import answer as extract  # noqa: E402
 from wenda.search.answer_span import best_span  # noqa: E402
 from wenda.search.candidates import FEATURES, build_candidates, compose, feature_matrix, siblings_of  # noqa: E402
 from wenda.search.evaluate import answer_correct, normalise  # noqa: E402
-from wenda.search.question import analyse  # noqa: E402
+from wenda.search.question import analyse, analyse_over  # noqa: E402
 from wenda.search.records import SearchResult  # noqa: E402
 from wenda.search.searcher import corrected_query  # noqa: E402
 
@@ -82,7 +82,7 @@ def featurise(examples: list[Example], searchers) -> tuple[Rows, list[int]]:
         answerer = searcher._answerer(searcher.index)
         hits = hits_of(e, searcher)
         asked = corrected_query(searcher.index, e.question.question) or e.question.question   # as serving asks
-        analysis = analyse(asked, analyzer)
+        analysis = analyse_over(asked, searcher.index)                                       # as serving reads it
         unknown = answerer.unknown_terms(asked, ignore_source=e.question.doc if e.ignore_group else None)
         candidates = build_candidates(asked, analysis, hits, analyzer, len(unknown))
         if not candidates:

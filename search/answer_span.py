@@ -79,7 +79,9 @@ def _names(text: str, asked: str, analyzer: Analyzer) -> list[Span]:
         named = tok.flag in flags or (asked == "organisation" and tok.flag in _ORG_NOUNS and _ORG_SUFFIX.search(tok.word)
                                       and run_lo is not None)
         # A person's name jieba cut into single characters (周/鸿/祎) comes back as one run.
-        loose = asked == "person" and run_lo is not None and len(tok.word) == 1 and tok.flag in ("nr", "yg", "ng", "x") \
+        # Rare characters of given names carry morpheme tags (祎: zg).
+        loose = asked == "person" and run_lo is not None and len(tok.word) == 1 \
+            and tok.flag in ("nr", "yg", "ng", "zg", "g", "x") \
             and tok.word.strip() and re.match(r"[\u4e00-\u9fff]", tok.word) and run_hi - run_lo < 3
         if named or loose:
             run_lo = lo if run_lo is None else run_lo

@@ -90,9 +90,10 @@ def build_candidates(question: str, analysis: Question, hits: list[Hit], analyze
     lead_grams = {rank: set(extract.content_grams(analyzer, text)) for rank, text in leads.items()}
     passage_text = {rank: analyzer.fold(h.passage.clean) for rank, h, _ in per_passage}
 
-    q_grams = set(extract.content_grams(analyzer, question))
-    q_words = set(analyzer.tokens(extract._QUESTION_WORDS.sub(" ", question)))
-    q_core = extract.question_core(analyzer, question)
+    matching = analysis.matching_text       # English words matched by their Chinese wording
+    q_grams = set(extract.content_grams(analyzer, matching))
+    q_words = set(analyzer.tokens(extract._QUESTION_WORDS.sub(" ", matching)))
+    q_core = extract.question_core(analyzer, matching)
     s_grams = [set(extract.content_grams(analyzer, t)) & q_grams for t in folded]
     # Question words looked up as substrings: segmenting every sentence with jieba cost 5 ms each.
     s_words = [{w for w in q_words if w in t} for t in folded]

