@@ -212,8 +212,8 @@ def warm(analyzer: Analyzer) -> None:
 
 
 def analyse_over(question: str, index) -> Question:
-    """``analyse`` against one index (a SearchBackend): English words take the corpus's own
-    Chinese wording where it has one (research institutes: 科研院所 where 研究所 is absent)."""
+    """``analyse`` against one index (a SearchBackend): English words keep only the Chinese
+    wording its corpus uses ("index": 指数 and 指标 where the corpus writes them, never 引得)."""
     analyzer = index.analyzer
 
     def known(word: str) -> bool:
