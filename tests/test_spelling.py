@@ -28,7 +28,7 @@ AS_TYPED = [
     "李明远是哪家公司的董事长",            # a name the seeds do not hold
     "徐汇区的经纪有多少",                  # real words the seeds lack are not typos: 经纪 stays,
     "徐汇区的师范有多少",                  # though 经济 and 示范 are theirs
-    "who founded 360集团",
+    "who founded 趣加集团",
     "5G",
     "",
     "的的的的的的的的的的的的的的的的的的的的的的的的的的的的的的的的的的" * 5,   # long noise
