@@ -68,20 +68,27 @@ def _read_reverse() -> dict[str, tuple[str, ...]]:
         for definition in re.split(r"[/;]", m.group(4)):
             for acronym in _ACRONYM.findall(definition):
                 reverse.setdefault(acronym.lower(), {})[simplified] = None
-            definition = definition.strip()
-            if definition[:1].isupper():
-                definition = definition.split(" of ")[0]     # "Putuo district of Zhoushan city"
-            gloss = definition.lower()
-            if not gloss or gloss.startswith(_SKIP):
-                continue
-            gloss = _PAREN.sub("", gloss).split(",")[0].strip()   # "Xuhui district, central Shanghai"
-            if gloss.startswith("to "):
-                gloss = gloss[3:]
-            gloss = re.sub(r"\s+", " ", gloss).strip(" ,;.")
-            if not _GLOSS.fullmatch(gloss) or gloss.count(" ") >= _MAX_PHRASE:
-                continue
-            reverse.setdefault(gloss, {})[simplified] = None
+            gloss = plain_gloss(definition)
+            if gloss is not None:
+                reverse.setdefault(gloss, {})[simplified] = None
     return {gloss: tuple(words) for gloss, words in reverse.items()}
+
+
+def plain_gloss(definition: str) -> str | None:
+    """One CC-CEDICT definition as the plain English a question would use ("to hold (a meeting)"
+    -> "hold", "Xuhui district, central Shanghai" -> "xuhui district"); None for definitions that
+    describe the word (CL:, variant of, surname) or run past three words."""
+    definition = definition.strip()
+    if definition[:1].isupper():
+        definition = definition.split(" of ")[0]     # "Putuo district of Zhoushan city"
+    gloss = definition.lower()
+    if not gloss or gloss.startswith(_SKIP):
+        return None
+    gloss = _PAREN.sub("", gloss).split(",")[0].strip()
+    if gloss.startswith("to "):
+        gloss = gloss[3:]
+    gloss = re.sub(r"\s+", " ", gloss).strip(" ,;.")
+    return gloss if _GLOSS.fullmatch(gloss) and gloss.count(" ") < _MAX_PHRASE else None
 
 
 def _reverse() -> dict[str, tuple[str, ...]]:

@@ -191,6 +191,9 @@ _COMMAND = re.compile(r"^(?:/\w+.*|(?:请|帮我|给我|麻烦)?(?:退出|关闭
                       r"translate|generate|print|open|close|delete)\b[^?]*)$")
 
 _POS_LOCK = threading.Lock()
+_KNOWN_LOCK = threading.Lock()
+_KNOWN: dict[int, tuple[weakref.ref, dict[str, bool]]] = {}     # id(index) -> (index, word -> the corpus holds it)
+_KNOWN_MAX = 20_000
 _POS_TAGGERS: "weakref.WeakKeyDictionary[Analyzer, object]" = weakref.WeakKeyDictionary()
 
 
@@ -215,13 +218,23 @@ def analyse_over(question: str, index) -> Question:
     """``analyse`` against one index (a SearchBackend): English words keep only the Chinese
     wording its corpus uses ("index": 指数 and 指标 where the corpus writes them, never 引得)."""
     analyzer = index.analyzer
+    with _KNOWN_LOCK:
+        owner, seen = _KNOWN.get(id(index), (None, None))
+        if owner is None or owner() is not index:       # indexes are dataclasses: keyed by identity
+            seen = {}
+            _KNOWN[id(index)] = (weakref.ref(index, lambda _, key=id(index): _KNOWN.pop(key, None)), seen)
 
     def known(word: str) -> bool:
-        grams = analyzer.grams(word)
-        counts = index.known_grams(grams)       # one posting lookup each: most unused words stop here
-        if counts is not None and not all(counts.get(g) for g in grams):
-            return False
-        return index.term_in_corpus(grams)
+        # Cached per index: an ask analyses its question twice (search, answer), and English words recur.
+        found = seen.get(word)
+        if found is None:
+            grams = analyzer.grams(word)
+            counts = index.known_grams(grams)       # one posting lookup each: most unused words stop here
+            found = (counts is None or all(counts.get(g) for g in grams)) and index.term_in_corpus(grams)
+            if len(seen) >= _KNOWN_MAX:
+                seen.clear()
+            seen[word] = found
+        return found
     return analyse(question, analyzer, known=known)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from wenda.indexer.tokens import Analyzer
 from wenda.search import question as question_module
-from wenda.search.glosses import english_glosses
+from wenda.search.glosses import english_glosses, plain_gloss
 from wenda.search.question import _ENGLISH_STOP, analyse, analyse_over, analyzer_frequency
 
 
@@ -38,6 +38,14 @@ def test_a_phrase_is_translated_whole(frequency):
 ])
 def test_inflections_acronyms_and_phrases(frequency, text, word, chinese):
     assert chinese in glosses(text, frequency)[word]
+
+
+@pytest.mark.parametrize("definition, plain", [
+    ("to hold (a meeting, ceremony etc)", "hold"), ("Xuhui district, central Shanghai", "xuhui district"),
+    ("Putuo district of Zhoushan city", "putuo district"), ("CL:個|个[ge4]", None), ("variant of 台[tai2]", None),
+    ("a word of four words too many", None)])
+def test_a_definition_read_as_plain_english(definition, plain):
+    assert plain_gloss(definition) == plain
 
 
 def test_question_words_alone_have_no_glosses(frequency):
