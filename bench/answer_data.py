@@ -28,7 +28,6 @@ from common import ROOT, WORK, cache_dir, eval_file
 
 from wenda.search.candidates import PASSAGES
 from wenda.search.evaluate import Question, load_questions
-from wenda.search.glosses import plain_gloss
 from wenda.search.question import analyse
 from wenda.search.records import Hit, Scores
 from wenda.search.searcher import Searcher
@@ -46,7 +45,6 @@ SETS = (
 LEFT_OUT_SETS = ("cmrc", "drcd")
 ENGLISH_SETS, ENGLISH_SHARE = ("cmrc", "drcd", "squad2zh"), 1 / 6
 _NAME_TAGS = ("nr", "nrfg", "nrt", "ns", "nt", "nz", "vn")
-_DESCRIPTIVE = ("cl:", "variant", "old variant", "surname", "see ", "abbr", "used ")   # skipped, not refused
 # The larger sets are sampled (by a hash of the question id, so the same questions every run):
 # searching and featurising every question took longer than this machine can give a training run.
 SAMPLE_SHARE = {"drcd": 0.4, "squad2zh": 0.4}
@@ -143,12 +141,15 @@ def _swapped(questions: list[Question], searcher: Searcher) -> list[Question]:
 
 
 def _first_gloss(definitions: list[str] | None) -> str | None:
-    """A word's first CC-CEDICT definition that is plain English (the first one, unless it is a
-    classifier or a cross-reference), as search/glosses.py reads definitions back."""
+    """A word's first CC-CEDICT definition as a plain English word or phrase (None if it is none)."""
     for definition in definitions or ():
-        gloss = plain_gloss(definition)
-        if gloss is not None or not definition.strip().lower().startswith(_DESCRIPTIVE):
+        gloss = re.sub(r"\([^)]*\)", "", definition).strip().lower()
+        gloss = gloss[3:] if gloss.startswith("to ") else gloss
+        if gloss.startswith(("cl:", "variant", "surname", "see ", "abbr", "used ")):
+            continue
+        if re.fullmatch(r"[a-z]+(?: [a-z]+){0,2}", gloss):
             return gloss
+        return None
     return None
 
 
