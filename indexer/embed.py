@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ _DOCUMENT_PROMPT_NAMES = ("document", "passage")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}  # other backends' copies, not what torch loads
 _fingerprints: dict[tuple[str, int, int], str] = {}
+_TORCH_THREAD_NAME = "wenda-torch"
+_TORCH_THREAD: ThreadPoolExecutor | None = None
+_TORCH_THREAD_LOCK = threading.Lock()
 
 
 class Embedder:
@@ -162,6 +166,12 @@ class Embedder:
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
                 progress: Callable[[int], None] | None, half: bool = False, onnx: bool = False) -> np.ndarray:
+        if onnx:
+            return self._encode_here(texts, prompt_name, batch_size, progress, half, onnx)
+        return on_torch_thread(self._encode_here, texts, prompt_name, batch_size, progress, half, onnx)
+
+    def _encode_here(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
+                     progress: Callable[[int], None] | None, half: bool, onnx: bool) -> np.ndarray:
         texts, batch_size = list(texts), max(1, batch_size)
         if not onnx:
             self._torch_threads()
@@ -255,6 +265,22 @@ def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str,
         except (ModelError, ImportError, OSError, ValueError, KeyError) as exc:
             return failed(exc)
     return make
+
+
+def on_torch_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` run on the process's one torch thread. Each thread that calls torch gets its
+    own OpenMP team, and once two teams exist they share the cores badly: a bfloat16 query
+    embedding on the 2-core AMX Xeon took 6.5-8 ms from one calling thread and 19-20 ms, from then
+    on and from either thread, once a second thread had called torch (bench/torch_threads.md).
+    Searches embed from pool threads and builds from theirs, so every torch call goes through
+    this one thread."""
+    global _TORCH_THREAD
+    if threading.current_thread().name.startswith(_TORCH_THREAD_NAME):
+        return fn(*args)
+    with _TORCH_THREAD_LOCK:
+        if _TORCH_THREAD is None:
+            _TORCH_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix=_TORCH_THREAD_NAME)
+    return _TORCH_THREAD.submit(fn, *args).result()
 
 
 def _all_cores() -> int:

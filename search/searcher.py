@@ -17,7 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -219,20 +219,21 @@ class Searcher:
         cleaned = [clean_query(q, self.max_query_chars) for q in queries]
         k = check_k(k, self.max_k)
         allowed = index.allowed(doc)
-        # The query embedding (ONNX Runtime or torch, outside the GIL) runs beside the typo check,
-        # the lexical views and the question analysis, which need no vector; where a typo is fixed
-        # (rarely), the corrected text is embedded again. Large batches keep the order
-        # embed-then-score, so that no more than a few queries' score arrays are held at once.
+        depth = max(self.fusion.candidates, k * 3)
+        # The query embedding and the vector search (ONNX Runtime or torch, then FAISS, both outside
+        # the GIL) run beside the typo check, the lexical views and the question analysis, which
+        # need no vector; where a typo is fixed (rarely), the corrected text is searched again.
+        # Large batches keep the order embed-then-score, so that no more than a few queries' score
+        # arrays are held at once.
         overlap = len(cleaned) <= _OVERLAP_MAX
-        embedding = self._embed_beside(cleaned) if overlap else None
+        dense = _embedding_pool().submit(self._dense, index, cleaned, depth, allowed) if overlap else None
         corrected = [corrected_query(index, q) for q in cleaned]
         searched = [c or q for q, c in zip(cleaned, corrected)]
         if overlap and searched != cleaned:
-            embedding = self._embed_beside(searched)
-        depth = max(self.fusion.candidates, k * 3)
+            dense = _embedding_pool().submit(self._dense, index, searched, depth, allowed)
         prepared = [self._prepare(index, q, depth, doc, allowed) for q in searched] if overlap else None
-        qvecs = embedding.result() if embedding is not None else self.embed_queries(searched)
-        dense_scores, dense_ids = index.dense(qvecs, depth, allowed)
+        qvecs, (dense_scores, dense_ids) = dense.result() if dense is not None else self._dense(
+            index, searched, depth, allowed)
         results = []
         for i, query in enumerate(searched):
             terms, lexical, question = prepared[i] if prepared else self._prepare(index, query, depth, doc, allowed)
@@ -242,12 +243,10 @@ class Searcher:
         took = (time.perf_counter() - started) * 1000 / max(len(results), 1)
         return [replace(r, took_ms=took) for r in results]
 
-    def _embed_beside(self, queries: list[str]) -> Future | None:
-        """The queries' vectors computed in a worker thread; None when all are cached already."""
-        with self._cache_lock:
-            if all(q in self._query_cache for q in queries):
-                return None
-        return _embedding_pool().submit(self.embed_queries, queries)
+    def _dense(self, index: SearchBackend, queries: list[str], depth: int, allowed: np.ndarray | None):
+        """The queries' vectors and the vector index's (scores, ids) for them."""
+        qvecs = self.embed_queries(queries)
+        return qvecs, index.dense(qvecs, depth, allowed)
 
     def _prepare(self, index: SearchBackend, query: str, depth: int, doc: str | None,
                  allowed: object | None) -> tuple[list[str], dict, Question | None]:
@@ -449,9 +448,14 @@ def corrected_query(index: SearchBackend, query: str) -> str | None:
 
 def _half_queries(index: SearchBackend, embedder) -> bool:
     """Embed queries with bfloat16 matrix products when the index already trades exactness for
-    speed (float16 vectors or HNSW, past 50,000 passages: indexer/vectors.py). Small indexes stay
-    float32 throughout, so their results are exactly what the model gives."""
-    return index.half_vectors and bool(getattr(embedder, "half_available", False))
+    speed (float16 vectors or HNSW, past 50,000 passages: indexer/vectors.py) and the queries go
+    through torch. Small indexes stay float32 throughout, so their results are exactly what the
+    model gives. Where ONNX Runtime embeds the queries they stay float32 on every index: on the
+    2-core AMX Xeon a search at 10^5 passages took 20.8 ms p50 that way against 22.9 ms with
+    torch's bfloat16 (bench/query_engine.md), because torch runs the encoder op by op from
+    Python and waits for the GIL the lexical views hold, where ONNX Runtime runs it in one call."""
+    return index.half_vectors and bool(getattr(embedder, "half_available", False)) \
+        and getattr(embedder, "query_engine", "torch") == "torch"
 
 
 def _overlaps(a: StoredPassage, b: StoredPassage) -> bool:
