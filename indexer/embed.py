@@ -268,12 +268,12 @@ def _query_encoder(folder: Path, cache_dir: Path, fingerprint: str, engine: str,
 
 
 def on_torch_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` run on the process's one torch thread. Each thread that calls torch gets its
-    own OpenMP team, and once two teams exist they share the cores badly: a bfloat16 query
-    embedding on the 2-core AMX Xeon took 6.5-8 ms from one calling thread and 19-20 ms, from then
-    on and from either thread, once a second thread had called torch (bench/torch_threads.md).
-    Searches embed from pool threads and builds from theirs, so every torch call goes through
-    this one thread."""
+    """``fn(*args)`` run on the process's one torch thread. Each thread that calls into OpenMP
+    gets its own team of workers, and two teams share the cores badly: a bfloat16 query embedding
+    on the 2-core AMX Xeon took 6.5 ms p50 from one calling thread, 11.4 ms from two in turn and
+    18-20 ms once LightGBM had parsed a model on all cores from another thread
+    (bench/torch_threads.md; search/lgbm.py parses on one). Searches embed from pool threads and
+    builds from theirs, so every torch call goes through this one thread."""
     global _TORCH_THREAD
     if threading.current_thread().name.startswith(_TORCH_THREAD_NAME):
         return fn(*args)

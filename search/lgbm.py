@@ -80,7 +80,7 @@ def _one_thread(lightgbm):
     """LightGBM on one OpenMP thread for what runs inside. Parsing a model on every core leaves an
     OpenMP team on the calling thread, and torch's team on its own thread (indexer/embed.py
     on_torch_thread) then shares the cores with it: bfloat16 query embeddings took 18-20 ms
-    instead of 6.5-7.5 on the 2-core AMX Xeon once a model had been loaded."""
+    instead of 6.3-6.6 on the 2-core AMX Xeon once a model had been loaded (bench/torch_threads.md)."""
     lib, value = lightgbm.basic._LIB, ctypes.c_int(0)
     if not hasattr(lib, "LGBM_SetMaxThreads") or lib.LGBM_GetMaxThreads(ctypes.byref(value)) != 0:
         yield                           # lightgbm before 4.2: as before

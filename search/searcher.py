@@ -451,9 +451,10 @@ def _half_queries(index: SearchBackend, embedder) -> bool:
     speed (float16 vectors or HNSW, past 50,000 passages: indexer/vectors.py) and the queries go
     through torch. Small indexes stay float32 throughout, so their results are exactly what the
     model gives. Where ONNX Runtime embeds the queries they stay float32 on every index: on the
-    2-core AMX Xeon a search at 10^5 passages took 20.8 ms p50 that way against 22.9 ms with
-    torch's bfloat16 (bench/query_engine.md), because torch runs the encoder op by op from
-    Python and waits for the GIL the lexical views hold, where ONNX Runtime runs it in one call."""
+    2-core AMX Xeon a search at 10^5 passages took 21-22 ms p50 that way against 23-24 ms with
+    torch's bfloat16 (bench/torch_threads.md), though torch embeds a query alone faster (6.5
+    against 7.6 ms): it runs the encoder op by op from Python and waits for the GIL the lexical
+    views hold meanwhile, where ONNX Runtime runs it in one call."""
     return index.half_vectors and bool(getattr(embedder, "half_available", False)) \
         and getattr(embedder, "query_engine", "torch") == "torch"
 
