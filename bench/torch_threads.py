@@ -60,8 +60,8 @@ def run_case(case: str, n: int) -> dict:
             calls[0] += 1
             args = ([q], embedder._query_prompt, 32, None, half, False)
             if calls[0] % 2:
-                return pool.submit(embedder._encode_here, *args).result()
-            return embedder._encode_here(*args)
+                return pool.submit(embedder._encode, *args).result()
+            return embedder._encode(*args)
     else:
         def encode(q):
             return embedder.encode_queries([q], half=half)

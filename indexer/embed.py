@@ -147,7 +147,10 @@ class Embedder:
         ``half``: matrix products in bfloat16 where ``half_available`` (else ignored)."""
         half = half and self.half_available     # native bfloat16 products: torch's are faster there
         onnx = not half and self._query_encoder() is not None
-        return self._encode(texts, self._query_prompt, batch_size, None, half, onnx)
+        if onnx:
+            return self._encode(texts, self._query_prompt, batch_size, None, half, onnx)
+        # Passages stay on the caller's thread (a build's Ctrl-C stops it at once).
+        return on_torch_thread(self._encode, texts, self._query_prompt, batch_size, None, half, onnx)
 
     @property
     def half_available(self) -> bool:
@@ -166,12 +169,6 @@ class Embedder:
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
                 progress: Callable[[int], None] | None, half: bool = False, onnx: bool = False) -> np.ndarray:
-        if onnx:
-            return self._encode_here(texts, prompt_name, batch_size, progress, half, onnx)
-        return on_torch_thread(self._encode_here, texts, prompt_name, batch_size, progress, half, onnx)
-
-    def _encode_here(self, texts: Sequence[str], prompt_name: str | None, batch_size: int,
-                     progress: Callable[[int], None] | None, half: bool, onnx: bool) -> np.ndarray:
         texts, batch_size = list(texts), max(1, batch_size)
         if not onnx:
             self._torch_threads()
@@ -272,8 +269,9 @@ def on_torch_thread(fn: Callable[..., Any], *args: Any) -> Any:
     gets its own team of workers, and two teams share the cores badly: a bfloat16 query embedding
     on the 2-core AMX Xeon took 6.5 ms p50 from one calling thread, 11.4 ms from two in turn and
     18-20 ms once LightGBM had parsed a model on all cores from another thread
-    (bench/torch_threads.md; search/lgbm.py parses on one). Searches embed from pool threads and
-    builds from theirs, so every torch call goes through this one thread."""
+    (bench/torch_threads.md; search/lgbm.py parses on one). Searches embed queries from pool
+    threads, so every query embedding through torch runs on this one thread. (A build in the same
+    process, a server's upload, embeds its passages on its own thread.)"""
     global _TORCH_THREAD
     if threading.current_thread().name.startswith(_TORCH_THREAD_NAME):
         return fn(*args)

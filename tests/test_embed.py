@@ -293,3 +293,29 @@ def test_length_batches_pad_little():
     assert [[lengths[i] for i in b] for b in batches] == [[468, 438, 384], [360], [100, 99, 98], [97], [10]]
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     assert length_batches([], 4) == []
+
+
+def test_queries_through_torch_run_on_one_thread_whoever_asks(embedder, monkeypatch):  # noqa: F811
+    """Torch's query embeddings run on the process's one torch thread from any calling thread (two
+    OpenMP teams share the cores badly: indexer/embed.py on_torch_thread), with the vectors a
+    direct call gives; passages are embedded on the caller's own thread."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen = []
+    encode = embedder._encode
+
+    def spy(*args):
+        seen.append(threading.current_thread().name)
+        return encode(*args)
+
+    monkeypatch.setattr(embedder, "_encode", spy)
+    monkeypatch.setattr(embedder, "_query_encoder", lambda: None)      # the torch path, as with query_engine torch
+    texts = ["静安区有多少家数据智能企业", "浦东新区的集成电路产业规模"]
+    here = embedder.encode_queries(texts)
+    with ThreadPoolExecutor(2) as pool:
+        elsewhere = [f.result() for f in [pool.submit(embedder.encode_queries, [t]) for t in texts]]
+    assert seen == ["wenda-torch_0"] * 3
+    assert np.allclose(np.vstack(elsewhere), here, atol=1e-6)
+    embedder.encode_documents(texts[:1])
+    assert seen[-1] == threading.current_thread().name

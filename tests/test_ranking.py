@@ -90,3 +90,28 @@ def test_queries_with_few_or_no_known_terms_are_ranked_without_nan(searcher, que
 def test_queries_without_words_or_too_long_are_refused(searcher, query):
     with pytest.raises(BadInput):
         searcher.rank_candidates(query)
+
+
+def test_a_shipped_model_is_parsed_on_one_thread_and_the_setting_restored(monkeypatch):
+    """search/lgbm.py parses a model with LightGBM held to one OpenMP thread (a team left on the
+    calling thread slows torch's: indexer/embed.py on_torch_thread) and puts the setting back."""
+    import ctypes
+
+    from wenda.search import lgbm
+
+    lib = lgbm.import_lightgbm().basic._LIB
+    before, during = ctypes.c_int(0), []
+    lib.LGBM_GetMaxThreads(ctypes.byref(before))
+    booster_class = lgbm.import_lightgbm().Booster
+
+    def spy(*args, **kwargs):
+        value = ctypes.c_int(0)
+        lib.LGBM_GetMaxThreads(ctypes.byref(value))
+        during.append(value.value)
+        return booster_class(*args, **kwargs)
+
+    monkeypatch.setattr(lgbm.import_lightgbm(), "Booster", spy)
+    model = rank_model.RankModel.shipped()
+    after = ctypes.c_int(0)
+    lib.LGBM_GetMaxThreads(ctypes.byref(after))
+    assert model is not None and during == [1] and after.value == before.value
