@@ -149,7 +149,7 @@ class Embedder:
         onnx = not half and self._query_encoder() is not None
         if onnx:
             return self._encode(texts, self._query_prompt, batch_size, None, half, onnx)
-        # Passages stay on the caller's thread (a build's Ctrl-C stops it at once).
+        # through torch: on its one thread (passages stay on the caller's: a build's Ctrl-C stops it at once)
         return on_torch_thread(self._encode, texts, self._query_prompt, batch_size, None, half, onnx)
 
     @property

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ctypes
 import json
-from contextlib import contextmanager
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 from importlib import resources
