@@ -7,7 +7,8 @@ The other commit runs from a `git worktree` in bench/tmp/tree-<commit>, its wend
 first on PYTHONPATH through bench/tmp/shim-<commit>/wenda (links to its indexer/, search/, api/),
 so both trees run this tree's bench/scale_worker.py over the very same index folders: the seeds
 index and bench/synth.py's synthetic corpora (built once, cached in bench/tmp/synth). Each round
-runs the other commit, then this tree, for every size. Reports the median over rounds of each
+runs the other commit, then this tree, for every size; the workers cache bytecode as `make` runs
+them (the first round compiles it). Reports the median over rounds of each
 figure and writes bench/pair.md and .json. (bench/baseline.py does the same for a commit from
 before the wenda.* namespace, whose own benchmark scripts build its own indexes.)
 """
@@ -52,6 +53,9 @@ def shim(commit: str) -> Path:
 def worker(index: Path, pythonpath: Path | None) -> dict:
     env = {**os.environ, "WENDA_T0": repr(time.time())}
     env.pop("PYTHONPATH", None)
+    # bytecode cached as under make (Makefile): otherwise every cold start compiles every module
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(WORK / "pycache"))
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     out = subprocess.run([sys.executable, str(BENCH / "scale_worker.py"), str(index)], env=env, cwd=BENCH,
