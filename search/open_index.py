@@ -15,6 +15,7 @@ from pathlib import Path
 
 import fnmatch
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from wenda.indexer.store import STORE_FILE, StoreReader
 from wenda.indexer.tokens import Analyzer
 
 from .lexical import ViewScores, view_scores
+from .question import pos_tagger
 
 log = logging.getLogger("wenda.search")
 
@@ -61,14 +63,20 @@ class LoadedIndex:
             if store.passage_count != expected:
                 raise IndexCorrupt(f"{gen / STORE_FILE} holds {store.passage_count} passages, the manifest says "
                                    f"{expected}; {repair_hint(index_dir, manifest)}")
-            index = vectors.load(gen / vectors.VECTORS_FILE, mapped=True)     # generations never change
+            # FAISS reads the vector index without the GIL (1.1 s for the 10^6 HNSW graph) while
+            # jieba loads its dictionary and POS tagger (0.6 + 0.4 s, which the first question
+            # needs) on this thread. Generations never change: the vectors are mapped.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="wenda-open") as pool:
+                loading = pool.submit(vectors.load, gen / vectors.VECTORS_FILE, mapped=True)
+                user_dict = gen / USER_DICT_FILE
+                analyzer = Analyzer(user_dict if user_dict.exists() else None)
+                analyzer.warm()
+                pos_tagger(analyzer)
+                index = loading.result()
             if index.ntotal != expected or index.d != manifest["model"]["dim"]:
                 raise IndexCorrupt(f"{gen / vectors.VECTORS_FILE} holds {index.ntotal} vectors of dimension "
                                    f"{index.d}, expected {expected} of {manifest['model']['dim']}; "
                                    f"{repair_hint(index_dir, manifest)}")
-            user_dict = gen / USER_DICT_FILE
-            analyzer = Analyzer(user_dict if user_dict.exists() else None)
-            analyzer.warm()
             store.analyzer = analyzer       # phrases of jieba tokens tokenise passages the index's way
         except BaseException:
             _release(store, lease)
