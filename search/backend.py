@@ -45,8 +45,10 @@ class SearchBackend(Protocol):
     def allowed(self, doc: str | None) -> object | None:
         """What restricts a search to the sources matching ``doc`` (BadInput when none does)."""
 
-    def dense(self, queries: np.ndarray, depth: int, allowed: object | None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, ids), each (n_queries, depth); ids are -1 past the last result."""
+    def dense(self, queries: np.ndarray, depth: int, allowed: object | None,
+              spread: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids), each (n_queries, depth); ids are -1 past the last result. ``spread``: the
+        caller's other work is done, so one query may take every free core."""
 
     def lexical(self, view: str, query: str, terms: list[str], depth: int, doc: str | None,
                 allowed: object | None) -> LexicalScores:

@@ -121,7 +121,8 @@ class MilvusIndex:
             raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
         return glob_filter(doc, lambda: sources)
 
-    def dense(self, queries: np.ndarray, depth: int, allowed: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, queries: np.ndarray, depth: int, allowed: str | None,
+              spread: bool = False) -> tuple[np.ndarray, np.ndarray]:
         results = self._milvus.search("vector", [q.tolist() for q in queries], depth, filter=allowed or "",
                                       params={"ef": max(2 * depth, 200)})
         scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)

@@ -45,6 +45,7 @@ class LoadedIndex:
 
     def __post_init__(self) -> None:
         self._finalizer = weakref.finalize(self, _release, self.store, self.lease)
+        self._halves = vectors.halves(self.vectors)
 
     @classmethod
     def open(cls, index_dir: Path, full_check: bool = False, generation: Path | None = None) -> "LoadedIndex":
@@ -106,11 +107,15 @@ class LoadedIndex:
                 raise BadInput(f"no indexed document matches --doc {doc!r} (see `wenda info` for the sources)")
         return np.array(ids, dtype=np.int64)
 
-    def dense(self, queries: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, queries: np.ndarray, depth: int, allowed: np.ndarray | None,
+              spread: bool = False) -> tuple[np.ndarray, np.ndarray]:
         # One FAISS thread for a few queries: splitting one exact search over OpenMP threads took
         # 26-34 ms at 10^5 vectors against 6.4 ms on one thread with the other core busy at all
         # (bench/results.md); batches take the BLAS path, where threads pay.
-        vectors.set_threads(WATCH.threads() if len(queries) >= 20 else 1)
+        threads = WATCH.threads()
+        vectors.set_threads(threads if len(queries) >= 20 else 1)
+        if spread and threads > 1 and len(queries) < 20 and allowed is None and self._halves is not None:
+            return vectors.search(self._halves, queries, depth)      # the other core is free: both halves at once
         return vectors.search(self.vectors, queries, depth, allowed)
 
     def lexical(self, view: str, query: str, terms: list[str], depth: int, doc: str | None,

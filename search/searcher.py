@@ -244,9 +244,13 @@ class Searcher:
         return [replace(r, took_ms=took) for r in results]
 
     def _dense(self, index: SearchBackend, queries: list[str], depth: int, allowed: np.ndarray | None):
-        """The queries' vectors and the vector index's (scores, ids) for them."""
+        """The queries' vectors and the vector index's (scores, ids) for them. After an embedding
+        (~9 ms) the lexical views beside it are mostly done, so the vector search may spread over
+        the cores; with every vector cached it runs while they do, on one."""
+        with self._cache_lock:
+            embeds = any(q not in self._query_cache for q in queries)
         qvecs = self.embed_queries(queries)
-        return qvecs, index.dense(qvecs, depth, allowed)
+        return qvecs, index.dense(qvecs, depth, allowed, spread=embeds)
 
     def _prepare(self, index: SearchBackend, query: str, depth: int, doc: str | None,
                  allowed: object | None) -> tuple[list[str], dict, Question | None]:

@@ -60,6 +60,22 @@ def test_float16_search_finds_what_exact_search_finds(seeds_index):
     assert np.abs(s32 - s16).max() < 1e-3
 
 
+@pytest.mark.parametrize("n, k", [(151, 10), (151, 120), (2001, 100)])
+def test_the_float16_index_in_halves_finds_what_the_whole_one_finds(tmp_path, n, k):
+    """vectors.halves (both cores for one query) gives the whole index's scores and ids, also when
+    k is more than a half holds; the other kinds are not split."""
+    vecs, ids = _unit(n, seed=3), np.random.default_rng(5).permutation(10 * n)[:n].astype(np.int64)
+    index = vectors.build(ids, vecs, 32, hnsw_threshold=10 * n, half_threshold=100)
+    vectors.save(index, tmp_path / "v.faiss")
+    loaded = vectors.load(tmp_path / "v.faiss", mapped=True)
+    halves = vectors.halves(loaded)
+    assert halves is not None and halves.ntotal == n
+    queries = _unit(25, seed=4)
+    whole, split = vectors.search(loaded, queries, k), vectors.search(halves, queries, k)
+    assert np.array_equal(whole[0], split[0]) and np.array_equal(whole[1], split[1])
+    assert vectors.halves(vectors.build(ids[:50], vecs[:50], 32, half_threshold=100)) is None
+
+
 def test_an_index_of_another_metric_is_refused(tmp_path):
     import faiss
 
