@@ -226,6 +226,9 @@ class Searcher:
         # Large batches keep the order embed-then-score, so that no more than a few queries' score
         # arrays are held at once.
         overlap = len(cleaned) <= _OVERLAP_MAX
+        if overlap and not index.half_vectors:      # a small exact index: nothing to overlap once embedded
+            with self._cache_lock:
+                overlap = not all(q in self._query_cache for q in cleaned)
         dense = _embedding_pool().submit(self._dense, index, cleaned, depth, allowed) if overlap else None
         corrected = [corrected_query(index, q) for q in cleaned]
         searched = [c or q for q, c in zip(cleaned, corrected)]
