@@ -137,19 +137,16 @@ def halves(index):
     faiss = _faiss()
     if kind_of(index) != "flat_fp16" or index.ntotal < 2:
         return None
-    inner = faiss.downcast_index(index.index)
-    codes = faiss.vector_to_array(inner.codes).reshape(index.ntotal, -1)
-    ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    codes = faiss.vector_to_array(faiss.downcast_index(index.index).codes).reshape(index.ntotal, -1)
+    ids = stored_ids(index)
     shards = faiss.IndexShards(index.d, True, False)       # threaded; each half keeps its own ids
     middle = index.ntotal // 2
     for part in (slice(0, middle), slice(middle, index.ntotal)):
         half = faiss.IndexScalarQuantizer(index.d, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-        mapped = faiss.IndexIDMap2(half)         # made empty, then filled with the codes and ids as they are
-        faiss.copy_array_to_vector(np.ascontiguousarray(codes[part]).ravel(), half.codes)
-        half.ntotal = part.stop - part.start
+        mapped = faiss.IndexIDMap(half)          # made empty, then given the codes and ids as they are
+        faiss.copy_array_to_vector(codes[part].ravel(), half.codes)
         faiss.copy_array_to_vector(ids[part], mapped.id_map)
-        mapped.ntotal = half.ntotal
-        mapped.construct_rev_map()
+        half.ntotal = mapped.ntotal = part.stop - part.start
         shards.add_shard(mapped)            # faiss's wrapper keeps the halves alive with it
     return shards
 
