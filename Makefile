@@ -77,7 +77,7 @@ bench-quality: install-bench
 # The answer model (search/data/answer_model.*): the public sets indexed into bench/tmp/answers
 # (~25 minutes on 2 cores, once), then trained and reported by cross-validation by article.
 bench-answers: install-bench
-	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py
+	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py && ../$(BIN)/python train_cross.py --ship
 
 # A real server under 32 clients for 60 s (LOAD_SECONDS=, LOAD_CLIENTS= to change); writes bench/load.md and .json.
 LOAD_SECONDS ?= 60

@@ -304,7 +304,13 @@ def main() -> None:
     from answer_data import DATA
 
     np.savez(DATA / "held_out.npz", best_p=best_p, best_right=best_right, answerable=answerable,
-             adversarial=adversarial, fold=fold)
+             adversarial=adversarial, fold=fold, thresholds=np.array(thresholds), row_p=held_p, owners=owners,
+             row_right=rights, plain_negative=plain_negative, in_rule=in_rule, article_swap=article_swap)
+    # what bench/train_cross.py reads beside it: each question and each row's answer text
+    (DATA / "held_out.json").write_text(json.dumps(
+        {"questions": [{"key": e.key, "set": e.set, "variant": e.variant, "style": e.style,
+                        "question": e.question.question} for e in examples],
+         "texts": [t for texts in rows.texts for t in texts]}, ensure_ascii=False), encoding="utf-8")
     importance = dict(sorted(zip(FEATURES, final.feature_importance("gain").round(1).tolist()),
                              key=lambda kv: -kv[1]))
     record = {"features": list(FEATURES), "threshold": round(final_t, 4), "rounds": args.rounds,

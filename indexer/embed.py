@@ -61,6 +61,8 @@ class Embedder:
         self._threads: int | None = None    # torch's thread count, set when torch is first used
         self.name = name
         self.fingerprint = fingerprint
+        self.folder: Path | None = None     # the model's files (search/cross.py reads the bundled one's)
+        self.cache_dir: Path | None = None  # where its ONNX graphs are kept
         self.auto_threads = False       # True: threads chosen per call (indexer/core_watch.py)
         if direct is not None:
             self.dim, self.max_seq_length, prompts = direct.dim, direct.max_seq_length, direct.prompts
@@ -138,6 +140,7 @@ class Embedder:
             embedder = cls(load_st(), name, digest[:16])
         embedder._threads = threads
         embedder.auto_threads = not threads
+        embedder.folder, embedder.cache_dir = folder, Path(cache_dir)
         if embedder._st is not None or (encoder is not None and queries is None):
             embedder._torch_threads()     # torch is loaded already
         return embedder

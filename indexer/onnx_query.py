@@ -53,8 +53,7 @@ def available() -> bool:
 
 def export_layers(folder: Path, dest: Path) -> None:
     """Write the encoder's layers and mean pooling, from embedded tokens and their mask to pooled
-    (not yet normalised) vectors, as an ONNX graph at ``dest``, atomically, with ``dest``.json
-    holding its size, sha256 and quick fingerprint."""
+    (not yet normalised) vectors, as an ONNX graph at ``dest``."""
     import torch
 
     from wenda.indexer import xlmr
@@ -67,18 +66,26 @@ def export_layers(folder: Path, dest: Path) -> None:
             m = mask.unsqueeze(-1).to(x.dtype)      # sentence-transformers' mean pooling
             return (x * m).sum(dim=1) / torch.clamp(m.sum(dim=1), min=1e-9)
 
+    export_module(Layers(), encoder.dim, dest, "pooled")
+
+
+def export_module(module, dim: int, dest: Path, output: str) -> None:
+    """Write ``module`` (embedded tokens and their mask in, ``output`` out) as an ONNX graph at
+    ``dest``, atomically, with ``dest``.json holding its size, sha256 and quick fingerprint."""
+    import torch
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    example = (torch.zeros(2, 7, encoder.dim), torch.ones(2, 7, dtype=torch.int64))
+    example = (torch.zeros(2, 7, dim), torch.ones(2, 7, dtype=torch.int64))
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)     # "legacy exporter": chosen, below
             # The TorchScript exporter: it needs neither onnx nor onnxscript, and this graph has no
             # control flow for the newer torch.export one to capture.
-            torch.onnx.export(Layers(), example, str(tmp), input_names=["tokens", "mask"],
-                              output_names=["pooled"], opset_version=17, dynamo=False,
+            torch.onnx.export(module, example, str(tmp), input_names=["tokens", "mask"],
+                              output_names=[output], opset_version=17, dynamo=False,
                               dynamic_axes={"tokens": {0: "batch", 1: "length"},
-                                            "mask": {0: "batch", 1: "length"}, "pooled": {0: "batch"}})
+                                            "mask": {0: "batch", 1: "length"}, output: {0: "batch"}})
         # a rename keeps the mtime, so the fingerprint taken here holds for dest
         checks = {"size": tmp.stat().st_size, "sha256": _sha256(tmp), "fingerprint": quick_fingerprint(tmp)}
         tmp.with_suffix(".json").write_text(json.dumps(checks), encoding="utf-8")
@@ -92,21 +99,25 @@ def export_layers(folder: Path, dest: Path) -> None:
 def ensure_graph(folder: Path, cache_dir: Path, fingerprint: str, full: bool = True) -> Path:
     """The graph of the model in ``folder``, exported first if missing or damaged; ``full``: its
     sha256 checked (once per process and file version), else its size."""
-    dest = graph_path(cache_dir, fingerprint)
+    return ensure(graph_path(cache_dir, fingerprint), lambda dest: export_layers(folder, dest), full)
+
+
+def ensure(dest: Path, export, full: bool = True, what: str = "query graph") -> Path:
+    """``dest``, written by ``export(dest)`` first if missing or damaged."""
     with _lock:
         problem = _check(dest, full)
         if problem is not None:
             if dest.exists():
-                log.warning("query graph %s is damaged (%s); exporting it again", dest, problem)
+                log.warning("%s %s is damaged (%s); exporting it again", what, dest, problem)
             try:
-                export_layers(folder, dest)
+                export(dest)
             except OSError as exc:
-                raise ModelError(f"cannot write the query graph {dest}: {exc}") from exc
+                raise ModelError(f"cannot write the {what} {dest}: {exc}") from exc
             except (RuntimeError, ImportError) as exc:      # torch.onnx's errors are RuntimeErrors
-                raise ModelError(f"cannot export the query graph {dest}: {exc}") from exc
+                raise ModelError(f"cannot export the {what} {dest}: {exc}") from exc
             problem = _check(dest)
             if problem is not None:
-                raise ModelError(f"the query graph {dest} fails its check right after export: {problem}")
+                raise ModelError(f"the {what} {dest} fails its check right after export: {problem}")
     return dest
 
 
@@ -160,13 +171,12 @@ def safetensors_arrays(path: Path) -> dict[str, np.memmap]:
         raise ModelError(f"cannot read {path}: {exc}") from exc
 
 
-class OnnxQueryEncoder:
-    """``encode(texts)``: L2-normalised float32 vectors, as ``xlmr.DirectEncoder.encode`` gives;
-    ``threads``: ONNX Runtime's intra-op threads (0: one per core)."""
+class Embeddings:
+    """The model's token embeddings in numpy: word + token type 0 + position, then LayerNorm, as
+    ``xlmr.Encoder.embed`` computes them. The word table is memory-mapped: a batch reads the rows
+    of its tokens, not the 384 MB table."""
 
-    def __init__(self, folder: Path, graph: Path, tokenizer, pad_id: int, eps: float, threads: int = 0) -> None:
-        import onnxruntime as ort
-
+    def __init__(self, folder: Path, pad_id: int, eps: float) -> None:
         weights = safetensors_arrays(folder / "model.safetensors")
 
         def tensor(name: str) -> np.ndarray:
@@ -174,34 +184,50 @@ class OnnxQueryEncoder:
                 if key in weights:
                     return weights[key]
             raise ModelError(f"{folder}/model.safetensors lacks {name}")
-        # Memory-mapped: a query reads the rows of its ~20 tokens, not the 384 MB table.
         self._words = tensor("embeddings.word_embeddings.weight")
         self._positions = np.array(tensor("embeddings.position_embeddings.weight"))
         self._type0 = np.array(tensor("embeddings.token_type_embeddings.weight")[0])
         self._norm_w = np.array(tensor("embeddings.LayerNorm.weight"))
         self._norm_b = np.array(tensor("embeddings.LayerNorm.bias"))
         self._pad, self._eps = pad_id, eps
-        self.tokenizer = tokenizer
-        options = ort.SessionOptions()
-        # Threads that sleep rather than spin while they wait: spinning threads are what made torch's
-        # two-thread queries 10-60x slower whenever another process held a core (indexer/core_watch.py);
-        # without spinning, two threads measured 13 ms a query with the other core free and 19 ms with
-        # it busy, against 19-20 ms for one thread either way (bench/query_engine.md).
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own unexported exception types
-            raise ModelError(f"onnxruntime cannot load {graph}: {exc}") from exc
 
-    def _embed(self, ids: np.ndarray) -> np.ndarray:
+    def __call__(self, ids: np.ndarray) -> np.ndarray:
         not_pad = ids != self._pad
         positions = np.cumsum(not_pad, axis=1) * not_pad + self._pad
         x = self._words[ids] + self._type0 + self._positions[positions]
         mean = x.mean(axis=-1, keepdims=True)
         var = np.square(x - mean).mean(axis=-1, keepdims=True)
         return ((x - mean) / np.sqrt(var + self._eps) * self._norm_w + self._norm_b).astype(np.float32)
+
+
+def session(graph: Path, threads: int = 0):
+    """An ONNX Runtime session of ``graph`` on the CPU; ``threads``: intra-op threads (0: one per core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Threads that sleep rather than spin while they wait: spinning threads are what made torch's
+    # two-thread queries 10-60x slower whenever another process held a core (indexer/core_watch.py);
+    # without spinning, two threads measured 13 ms a query with the other core free and 19 ms with
+    # it busy, against 19-20 ms for one thread either way (bench/query_engine.md).
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own unexported exception types
+        raise ModelError(f"onnxruntime cannot load {graph}: {exc}") from exc
+
+
+class OnnxQueryEncoder:
+    """``encode(texts)``: L2-normalised float32 vectors, as ``xlmr.DirectEncoder.encode`` gives;
+    ``threads``: ONNX Runtime's intra-op threads (0: one per core)."""
+
+    def __init__(self, folder: Path, graph: Path, tokenizer, pad_id: int, eps: float, threads: int = 0) -> None:
+        self._embed = Embeddings(folder, pad_id, eps)
+        self._pad = pad_id
+        self.tokenizer = tokenizer
+        self.threads = threads
+        self._session = session(graph, threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encoded = self.tokenizer.encode_batch(texts)

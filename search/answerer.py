@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+import numpy as np
+
+from wenda.indexer.embed import DEFAULT_MODEL
 from wenda.indexer.errors import LLMError
 
 from . import answer as extract
-from . import answer_model
+from . import answer_model, cross
 from .answer_span import best_span
-from .candidates import PASSAGES, SentenceCandidate, build_candidates, compose, feature_matrix
+from .candidates import PASSAGES, SentenceCandidate, build_candidates, compose, feature_matrix, siblings_of
 from .llm import LLMConfig, generate
 from .question import Question, analyse_over
 from .records import Answer, AnswerSpan, Hit, SearchResult
@@ -30,6 +33,7 @@ class Answerer:
         self.index = index
         self.embedder = embedder
         self._model = model
+        self._second_look: tuple | None | bool = False     # False: not looked up yet
 
     @property
     def model(self) -> answer_model.AnswerModel:
@@ -52,7 +56,38 @@ class Answerer:
             return None, [], analysis
         for c, p in zip(candidates, self.model.probabilities(feature_matrix(candidates))):
             c.probability = float(p)
-        return max(candidates, key=lambda c: c.probability), candidates, analysis
+        top = sorted(candidates, key=lambda c: -c.probability)[:cross.TOP]
+        if self.second_look is not None:
+            combination, scorer = self.second_look
+            siblings = siblings_of(candidates)
+            texts = [extract.answer_text(compose(c, candidates, question, siblings)) for c in top]
+            combined = combination.probabilities(np.array([c.probability for c in top]), scorer.scores(question, texts))
+            for c, p in zip(top, combined):
+                c.probability = float(p)
+        return max(top, key=lambda c: c.probability), candidates, analysis
+
+    @property
+    def second_look(self) -> tuple[cross.Combination, cross.CrossScorer] | None:
+        """The cross-encoder that reads the best candidates again (search/cross.py), with its
+        combination; None where it is not shipped or the index uses another embedding model (its
+        weights are the bundled model's)."""
+        if self._second_look is False:
+            combination = cross.combination()
+            folder = getattr(self.embedder, "folder", None)
+            bundled = getattr(self.embedder, "name", None) == DEFAULT_MODEL
+            if combination and folder and bundled:
+                # ONNX Runtime where the queries go through it: torch stays out of the process
+                onnx = self.embedder.query_engine == "onnx"
+                scorer = cross.scorer(folder, self.embedder.cache_dir if onnx else None, self.embedder.fingerprint)
+                self._second_look = (combination, scorer)
+            else:
+                self._second_look = None
+        return self._second_look
+
+    @property
+    def threshold(self) -> float:
+        """The lowest probability answered: the combination's with the second look, else the model's."""
+        return self.second_look[0].threshold if self.second_look is not None else self.model.threshold
 
     def unknown_terms(self, question: str, ignore_source: str | None = None) -> list[str]:
         """The question's specific terms (names, numbers, Latin words) that no passage holds."""
@@ -71,7 +106,7 @@ class Answerer:
         if best is None:
             return self._not_found(question, hits[:k], started, 0.0)
         conf = best.probability
-        if conf < self.model.threshold:
+        if conf < self.threshold:
             return self._not_found(question, hits[:k], started, conf)
         pieces = compose(best, candidates, result.searched)
         citations = [self._citation(i, piece, hits, result.terms) for i, piece in enumerate(pieces, 1)]

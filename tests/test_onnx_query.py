@@ -17,7 +17,7 @@ from wenda.indexer import onnx_query
 from wenda.indexer.bundled_model import ensure_bundled_model
 from wenda.indexer.embed import Embedder
 from wenda.indexer.errors import BadInput, ModelError
-from wenda.search import Searcher
+from wenda.search import Searcher, cross
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
@@ -28,8 +28,11 @@ QUESTIONS = ["静安区的数据智能企业有多少家", "徐汇区 人工智�
 
 
 def _torch_queries(embedder: Embedder) -> Embedder:
-    """The same model with its queries embedded by the plain-torch encoder."""
-    return Embedder(None, embedder.name, embedder.fingerprint, embedder._direct)
+    """The same model with its queries embedded by the plain-torch encoder (and so its answers
+    checked by the torch cross-encoder, search/cross.py)."""
+    torch_queries = Embedder(None, embedder.name, embedder.fingerprint, embedder._direct)
+    torch_queries.folder = embedder.folder
+    return torch_queries
 
 
 def _seed_phrases() -> list[str]:
@@ -69,6 +72,7 @@ def test_either_engine_ranks_the_same_passages(seeds_index, cache_dir, embedder)
 @pytest.mark.slow
 def test_a_searcher_answers_without_importing_torch_or_scikit_learn(seeds_index, cache_dir, embedder):
     assert onnx_query.graph_path(cache_dir, embedder.fingerprint).is_file()   # exported when the model loaded
+    cross.scorer(embedder.folder, cache_dir, embedder.fingerprint)    # the answer check's, at any earlier ask
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
