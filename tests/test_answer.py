@@ -47,9 +47,9 @@ def test_unanswerable_questions_are_refused(searcher, question):
 
 @pytest.mark.parametrize("question", [
     # the attribute asked for swapped for one the seeds never state (written here, not from the eval sets)
-    "徐汇区人工智能企业的注册资本是多少？",    # P 0.35 (threshold 0.63); 0.633 against 0.623 one retraining ago
+    "徐汇区人工智能企业的注册资本是多少？",    # P 0.16 after the second look (threshold 0.59); the answer model alone 0.35
     "静安区数据智能企业的员工人数有多少？",
-    "普陀区5G室外基站的平均房价是多少？"])       # P 0.42 (0.89 two retrainings ago)
+    "普陀区5G室外基站的平均房价是多少？"])       # P 0.57 (threshold 0.59): close; the answer model alone 0.42
 def test_questions_for_an_attribute_the_corpus_never_states_are_refused(searcher, question):
     answer = searcher.ask(question)
     assert not answer.found and answer.citations == [] and answer.span is None, answer.answer
