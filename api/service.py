@@ -250,6 +250,7 @@ class Service:
     def _load(self) -> None:
         try:
             searcher = open_searcher(self.settings)
+            searcher.prepare_answers()
         except WendaError as exc:
             if str(exc) != str(self.error):         # retried every reload_check_s: say it once
                 log.error("cannot serve the index in %s: %s", where_indexed(self.settings), exc)

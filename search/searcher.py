@@ -403,6 +403,11 @@ class Searcher:
         results = self.search_batch(questions, k=max(k, answerer.passages), doc=doc)
         return [answerer.answer(r, started, k, llm, on_text) for r in results]
 
+    def prepare_answers(self) -> None:
+        """Load what a first ask needs beyond a search (the answer check's cross-encoder, exported
+        into the cache at its first use), so that a server's first question does not wait for it."""
+        self._answerer(self._index).second_look
+
     def _answerer(self, index: SearchBackend) -> Answerer:
         cached = self._answerer_cache      # one read: a reload may replace it meanwhile
         if cached is None or cached.index is not index:
