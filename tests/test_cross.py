@@ -82,3 +82,15 @@ def test_the_answerer_takes_the_second_look(searcher):
     top = np.argsort(-model_p, kind="stable")[:cross.TOP]
     assert best in [candidates[i] for i in top]
     assert best.probability >= combination.threshold and "2694" in best.sentence.clean
+
+
+def test_an_index_of_another_embedding_model_keeps_the_answer_model_alone(searcher):
+    """The adapters are trained on the bundled model's layers: with another model there is no
+    second look, and the answer model's own threshold decides."""
+    from types import SimpleNamespace
+
+    from wenda.search.answerer import Answerer
+
+    other = SimpleNamespace(name="some/other-model", folder=searcher.embedder.folder, fingerprint="0" * 16)
+    answerer = Answerer(searcher.index, other)
+    assert answerer.second_look is None and answerer.threshold == answerer.model.threshold
