@@ -381,7 +381,7 @@ def ship(folder, read, tops, all_rows, rights, fit_q, X2, answerable, plain_nega
                                 "(its held-out probabilities)",
          "max_unanswerable_answered": MAX_UNANSWERABLE_ANSWERED, **record_out},
         ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {cross.WEIGHTS_FILE} and {cross.RECORD_FILE}")
+    print(f"wrote {cross.RECORD_FILE}" + ("" if args.combine_only else f" and {cross.WEIGHTS_FILE}"))
 
 
 def markdown(base: dict, crossed: dict, diff: dict, alternatives: dict, args) -> str:
