@@ -75,7 +75,8 @@ bench-quality: install-bench
 		&& ../$(BIN)/python int8.py && ../$(BIN)/python ann_real.py
 
 # The answer model (search/data/answer_model.*): the public sets indexed into bench/tmp/answers
-# (~25 minutes on 2 cores, once), then trained and reported by cross-validation by article.
+# (~25 minutes on 2 cores, once), then trained and reported by cross-validation by article; then the
+# cross-encoder of the answer check (search/data/answer_cross.*, ~50 minutes: 5 folds and the shipped one).
 bench-answers: install-bench
 	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py && ../$(BIN)/python train_cross.py --ship
 

@@ -16,6 +16,13 @@ TARGETS = {"seeds_qa.jsonl": "retrieval hit@1 >= 0.90, hit@5 = 1.00; answers >= 
            "cmrc2018_trial.json": "retrieval recall@1 >= 0.98, recall@5 >= 0.997; answers >= 0.80"}
 
 
+NOT_HELD_OUT = ("\n**Not held out:** the learned ranker (search/data/rank_model.txt), the answer model "
+                "(search/data/answer_model.txt) and the answer check's cross-encoder (search/data/answer_cross.*) "
+                "were all trained on these two sets, so every column here but the latencies is in-sample. Their "
+                "held-out figures (cross-validation by article, 95% intervals) are in [train_ranking.md](train_ranking.md), "
+                "[train_answers.md](train_answers.md) and [train_cross.md](train_cross.md).")
+
+
 def main() -> None:
     reports = {}
     md = ["| set | recall@1 | recall@5 | MRR@10 | answers right (of answerable) | wrong | refused | "
@@ -38,10 +45,7 @@ def main() -> None:
               "search on the same questions, so its query vectors come from the cache; bench/results.md has "
               "uncached figures), on a "
               "machine shared with other work (see the load average in bench/results.md).")
-    md.append("\n**Not held out:** the learned ranker (search/data/rank_model.txt) and the answer model "
-              "(search/data/answer_model.txt) were both trained on these two sets, so every column here but the "
-              "latencies is in-sample. Their held-out figures (cross-validation by article, 95% intervals) are in "
-              "[train_ranking.md](train_ranking.md) and [train_answers.md](train_answers.md).")
+    md.append(NOT_HELD_OUT)
     for name, report in reports.items():
         fails = report.get("answer_failures", [])[:15]
         if fails:

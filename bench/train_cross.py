@@ -385,8 +385,9 @@ def ship(folder, read, tops, all_rows, rights, fit_q, X2, answerable, plain_nega
 
 
 def markdown(base: dict, crossed: dict, diff: dict, alternatives: dict, args) -> str:
-    lines = [f"Command: `python bench/train_cross.py --folds {args.folds} --epochs {args.epochs} --top {args.top}` "
-             "(with --combine-only: the held-out cross-encoder scores of the last full run).", "",
+    lines = [f"{args.folds} folds by article; the cross-encoder trained {args.epochs} epoch(s) a fold on the best {READ} "
+             f"candidates of the other folds' questions; the best {args.top} read again. With --combine-only: the "
+             "held-out cross-encoder scores of the last full run (`python bench/train_cross.py --ship`, about 50 minutes on 2 cores).", "",
              "Right = an answerable question answered with a gold answer inside the answer; every answer to an "
              "unanswerable question is wrong. Thresholds and combinations of each fold fitted on the other folds.", "",
              "| set variant kind | n | answer model: right / answered | with cross-encoder: right / answered |",
