@@ -36,6 +36,7 @@ from wenda.search import cross  # noqa: E402
 
 
 READ = 3        # candidates per question the cross-encoder trains on and scores held out
+SHIPPED_LAYERS = cross.LAYERS
 
 
 def load():
@@ -203,7 +204,13 @@ def main() -> None:
     ap.add_argument("--combine-only", action="store_true",
                     help="reuse the held-out cross-encoder scores of the last run and the shipped adapters; "
                          "fit and report the combination again")
+    ap.add_argument("--layers", type=int, default=cross.LAYERS,
+                    help="encoder layers to fine-tune and read (a measurement only unless it is search/cross.py's LAYERS)")
     args = ap.parse_args()
+    if args.layers != SHIPPED_LAYERS and args.ship:
+        ap.error(f"--layers {args.layers} is a measurement: serving reads {SHIPPED_LAYERS} layers (search/cross.py)")
+    cross.LAYERS = args.layers          # read at call time by every function of the module
+    suffix = "" if args.layers == SHIPPED_LAYERS else f"_l{args.layers}"
 
     import torch
 
@@ -232,7 +239,7 @@ def main() -> None:
     ce = np.zeros(len(row_p), dtype=np.float32)
     started = time.perf_counter()
     if args.combine_only:
-        ce = np.load(DATA / "cross_held_out.npy")
+        ce = np.load(DATA / f"cross_held_out{suffix}.npy")
     for f in range(0 if args.combine_only else args.folds):
         train_rows = training_rows(np.flatnonzero((fold != f) & fit_q), read, rights, all_rows)
         if args.limit:
@@ -246,7 +253,7 @@ def main() -> None:
             quick_look(test_rows, row_p, ce, rights, owners, held)
             return
     if not args.combine_only:
-        np.save(DATA / "cross_held_out.npy", ce)
+        np.save(DATA / f"cross_held_out{suffix}.npy", ce)
 
     X2 = second_rows(row_p, ce)
     questions = np.arange(nq)
@@ -303,10 +310,10 @@ def main() -> None:
     record_out = {"held_out": {"answer model": base_table, "with cross-encoder": cross_table},
                   "right_minus_wrong_gain_per_question": diff, "alternatives": alternatives,
                   "fold_combinations": combos}
-    if args.ship or args.combine_only:
+    if (args.ship or args.combine_only) and not suffix:     # a measurement of other layers ships nothing
         ship(folder, read, tops, all_rows, rights, fit_q, X2, answerable, plain_negative, in_rule, args, pairs_of,
              record_out)
-    write_results("train_cross", "Answer check with the cross-encoder: held-out figures (cross-validation by article)",
+    write_results("train_cross" + suffix, "Answer check with the cross-encoder: held-out figures (cross-validation by article)",
                   markdown(base_table, cross_table, diff, alternatives, args), record_out)
 
 
@@ -385,7 +392,7 @@ def ship(folder, read, tops, all_rows, rights, fit_q, X2, answerable, plain_nega
 
 
 def markdown(base: dict, crossed: dict, diff: dict, alternatives: dict, args) -> str:
-    lines = [f"{args.folds} folds by article; the cross-encoder trained {args.epochs} epoch(s) a fold on the best {READ} "
+    lines = [f"{args.folds} folds by article; the cross-encoder ({cross.LAYERS} layers) trained {args.epochs} epoch(s) a fold on the best {READ} "
              f"candidates of the other folds' questions; the best {args.top} read again. With --combine-only: the "
              "held-out cross-encoder scores of the last full run (`python bench/train_cross.py --ship`, about 50 minutes on 2 cores).", "",
              "Right = an answerable question answered with a gold answer inside the answer; every answer to an "
