@@ -78,7 +78,7 @@ bench-quality: install-bench
 # (~25 minutes on 2 cores, once), then trained and reported by cross-validation by article; then the
 # cross-encoder of the answer check (search/data/answer_cross.*, ~50 minutes: 5 folds and the shipped one).
 bench-answers: install-bench
-	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py && ../$(BIN)/python train_cross.py --ship
+	cd bench && ../$(BIN)/python answer_data.py --build && ../$(BIN)/python train_answers.py && ../$(BIN)/python train_cross.py --ship && ../$(BIN)/python answer_check_speed.py
 
 # A real server under 32 clients for 60 s (LOAD_SECONDS=, LOAD_CLIENTS= to change); writes bench/load.md and .json.
 LOAD_SECONDS ?= 60

@@ -1,6 +1,6 @@
 """What the answer check's second look (the cross-encoder, search/cross.py) costs an ask.
 
-    python bench/answer_check_speed.py [INDEX_DIR] [--rounds 3] [--questions 100]
+    python bench/answer_check_speed.py [INDEX_DIR] [--rounds 3] [--questions 100]     # (make bench-answers)
 
 Warm process, one question at a time. Each round asks the same questions twice, with the second
 look and without it (the answer model alone), in alternating order; each question is searched once
@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from common import WORK, cache_dir, write_results
+from common import cache_dir, seeds_index, write_results
 from scale_worker import questions
 
 from wenda.search.searcher import Searcher
@@ -27,10 +27,11 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("index_dir", type=Path, nargs="?", default=WORK / "seeds-index")
+    ap.add_argument("index_dir", type=Path, nargs="?", help="default: bench/tmp/seeds-index (built if missing)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--questions", type=int, default=100)
     args = ap.parse_args()
+    args.index_dir = args.index_dir or seeds_index()
 
     searcher = Searcher.open(args.index_dir, cache_dir=cache_dir())
     qs = questions()[:args.questions]
