@@ -52,12 +52,12 @@ def top_rows(row_p: np.ndarray, owners: np.ndarray, nq: int, k: int) -> list[np.
     return [order[cuts[q]:cuts[q + 1]][:k] for q in range(nq)]
 
 
-def training_rows(questions: np.ndarray, tops: list[np.ndarray], rights: np.ndarray, owners_rows) -> np.ndarray:
+def training_rows(questions: np.ndarray, tops: list[np.ndarray], rights: np.ndarray, all_rows) -> np.ndarray:
     """The top candidates of these questions, and one right answer outside them where there is one."""
     out = []
     for q in questions:
         out += tops[q].tolist()
-        extra = [r for r in owners_rows[q] if rights[r] and r not in tops[q]]
+        extra = [r for r in all_rows[q] if rights[r] and r not in tops[q]]
         out += extra[:1]
     return np.array(out, dtype=int)
 

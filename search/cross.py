@@ -112,9 +112,7 @@ class Network:
         self.encoder.config = replace(xlmr.Config.read(folder), layers=LAYERS)
 
     def logits(self, w: dict, ids: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
-        batch, length = ids.shape
-        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :].expand(batch, 1, length, length)
-        return self.head(w, self.encoder.layers(self.encoder.embed(ids, w), attend, w))
+        return self.head(w, self.encoder._forward(ids, mask, w))
 
     @staticmethod
     def head(w: dict, x: "torch.Tensor") -> "torch.Tensor":
@@ -233,8 +231,8 @@ def combination() -> Combination | None:
     r = record()
     if r is None:
         return None
-    if r["combination"]["features"] != list(SECOND_FEATURES):
-        raise ModelError(f"{RECORD_FILE} combines other features than this code computes; "
+    if r["combination"]["features"] != list(SECOND_FEATURES) or r.get("layers") != LAYERS:
+        raise ModelError(f"{RECORD_FILE} is for other features or layers than this code computes; "
                          "retrain with bench/train_cross.py")
     c = r["combination"]
     return Combination(tuple(float(x) for x in c["coefficients"]), float(c["intercept"]), float(r["threshold"]))
