@@ -243,8 +243,9 @@ class StoreReader:
         except sqlite3.OperationalError as exc:
             raise IndexCorrupt(f"{self.path} cannot be opened ({exc}); run `wenda index` to rebuild it") from exc
         # Reads through a memory map (SQLite stops at 2 GB unless built otherwise): a question at
-        # 10^6 passages seeks the posting table for ~80 bigrams, each seek a few pages; read()
-        # calls made that twice as slow (bench/results.md). Safe because the file never changes.
+        # 10^6 passages seeks the posting table for ~80 bigrams, each seek a few pages; with a
+        # read() per page its row fetches took ~1.4x as long (bench/scale_1e6.md). Safe: the file
+        # never changes once written.
         conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         conn.row_factory = sqlite3.Row
         return conn
