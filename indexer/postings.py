@@ -46,10 +46,16 @@ CREATE TABLE postings_rows (view TEXT PRIMARY KEY, rowids BLOB NOT NULL, lengths
 _ONE_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fffa-z0-9.%]+")
 
 
-# best(): terms held by more than 1/COMMON of the passages are added only near the top. At 10^6
-# synthetic passages (300 questions, both views) 4 took p99 14 ms against 26 for scoring every
-# passage; 8 left out terms whose bound reached the top too often (56 ms worst against 40).
-COMMON = 4
+# best() (MaxScore): from PRUNED_FROM postings and passages; the rarest terms' first PROBE postings
+# give the floor; the terms it needs are summed only if they hold at most ESSENTIAL of the postings
+# (else every term is); sums kept in sorted lists while they touch fewer than 1/TRACKED of the
+# passages, else over every passage; NEAR passages are few enough to score with every term.
+# Chosen on the synthetic 10^6 store with bench/lexical.py (bench/scale_1e6.md).
+PRUNED_FROM = 300_000
+PROBE = 20_000
+ESSENTIAL = 0.6
+TRACKED = 8
+NEAR = 1000
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,13 @@ class _Term:
 
     docs: np.ndarray
     tf: np.ndarray
-    ones: bool                            # every frequency is 1
+    most: float                           # the highest frequency
     idf: float
+
+    @property
+    def ones(self) -> bool:
+        """Every frequency is 1."""
+        return self.most == 1.0
 
 
 def write(conn: sqlite3.Connection, builders: dict[str, PostingsBuilder]) -> None:
@@ -116,6 +127,12 @@ def _rows(view: str, terms: list[str], starts: np.ndarray, docs: np.ndarray, tfs
         yield view, term, packed, freqs
 
 
+def _decoded(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray, float]:
+    """``unpack``, and the highest frequency (1 without stored frequencies)."""
+    docs, tf = unpack(raw_docs, raw_tfs)
+    return docs, tf, float(tf.max()) if raw_tfs else 1.0
+
+
 def unpack(raw_docs: bytes, raw_tfs: bytes) -> tuple[np.ndarray, np.ndarray]:
     """(passage numbers, term frequencies as float64) of one stored posting row."""
     docs = np.cumsum(np.frombuffer(raw_docs, dtype=_GAP_TYPES[raw_docs[0]], offset=1), dtype=np.int64)
@@ -153,12 +170,12 @@ class Postings:
         return cls(conn_of, view, np.frombuffer(row[0], dtype=np.int64), np.frombuffer(row[1], dtype=np.int32),
                    texts_of)
 
-    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
-        """Each term's (passage numbers, term frequencies, whether every frequency is 1), for the
+    def _fetch(self, terms: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+        """Each term's (passage numbers, term frequencies, the highest frequency), for the
         terms the view has. Recently read rows are kept decoded (a bounded LRU): a question's
         bigrams are read for the typo check and again for scoring, and common terms recur across
         questions."""
-        found: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}
+        found: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         missing = []
         with self._cache_lock:
             for term in dict.fromkeys(terms):
@@ -171,7 +188,7 @@ class Postings:
         fresh = {}
         for i in range(0, len(missing), 500):
             chunk = missing[i:i + 500]
-            fresh.update((t, (*unpack(d, f), not f)) for t, d, f in self._conn_of().execute(
+            fresh.update((t, _decoded(d, f)) for t, d, f in self._conn_of().execute(
                 f"SELECT term, docs, tfs FROM postings WHERE view = ? AND term IN ({','.join('?' * len(chunk))})",
                 [self.view, *chunk]))
         for docs, tf, _ in fresh.values():       # shared from now on
@@ -197,9 +214,8 @@ class Postings:
         found = self._fetch(terms)
         out = []
         for term in terms:
-            ones = False
             if term in found:
-                docs, tf, ones = found[term]
+                docs, tf, most = found[term]
             elif _ONE_TOKEN.fullmatch(term):
                 continue                  # not in the corpus: adds 0 to every passage, as in FTS5
             else:                         # FTS5 splits it: a phrase of its tokens
@@ -209,11 +225,12 @@ class Postings:
                 docs, tf = hit
                 if not len(docs):
                     continue
+                most = float(tf.max())
             # fts5_aux.c: idf = log((N - nHit + 0.5) / (nHit + 0.5)), floored at 1e-6
             idf = math.log((self.rows - len(docs) + 0.5) / (len(docs) + 0.5))
             if idf <= 0.0:
                 idf = 1e-6
-            out.append(_Term(docs, tf, ones, idf))
+            out.append(_Term(docs, tf, most, idf))
         return out
 
     def _contributions(self, term: _Term, where: np.ndarray | None = None) -> np.ndarray:
@@ -250,52 +267,124 @@ class Postings:
         if not len(numbers):
             return out
         for term in matched:
+            self._add_shares(term, numbers, out)
+        return out
+
+    def _add_shares(self, term: _Term, numbers: np.ndarray, out: np.ndarray) -> None:
+        """Add ``term``'s shares of passages ``numbers`` (ascending, distinct) to ``out``."""
+        if len(term.docs) < len(numbers):        # look the shorter list up in the longer
+            at = np.minimum(np.searchsorted(numbers, term.docs), len(numbers) - 1)
+            hit = numbers[at] == term.docs
+            out[at[hit]] += self._contributions(term, np.flatnonzero(hit))
+        else:
             at = np.minimum(np.searchsorted(term.docs, numbers), len(term.docs) - 1)
             hit = term.docs[at] == numbers
             out[hit] += self._contributions(term, at[hit])
-        return out
 
     def best(self, terms: Sequence[str], limit: int, allowed: np.ndarray | None = None):
         """(rowids, scores, score_of) for the OR of ``terms``: the ``limit`` best passages as
         ``top(scores(terms), limit, allowed)`` gives them, and a function giving the score of any
         passage numbers (ascending), the same floats. None when ``scores()`` is None.
 
-        Terms held by over a quarter of the passages (年 in most passages of a large archive) add
-        little to any score (an idf of ~1 or less, 1e-6 past half) yet cost most of a question's time
-        at 10^6 passages, where such a term has up to 720,000 postings. So the passages are ranked
-        by the other terms first; only those within the common terms' largest possible share of
-        the ``limit``-th best are scored with every term, in MATCH order, as scores() adds them;
-        the rest cannot reach the top (MaxScore, exact).
+        Most of a question's postings belong to terms that add little to any score (年 is in most
+        passages of a large archive, with an idf of ~1 or less, 1e-6 past half), yet they cost most
+        of its time at 10^6 passages. So the rarest terms are summed first, and the ``limit``-th
+        exact score among their best passages is a floor under the final ``limit``-th; only the
+        terms whose largest possible shares could together reach that floor are summed, and their
+        passages are narrowed, term by term, by what the other terms may add to each (bm25's share
+        falls with a passage's length), until the few left are scored with every term in MATCH
+        order, as scores() adds them. A passage left out cannot reach the top (MaxScore, exact).
+        Below ~300,000 postings and passages together, summing every term is as quick.
         """
         matched = self._matched(terms)
         if matched is None:
             return None
-        common = [t for t in matched if len(t.docs) * COMMON > self.rows]
-        if common and len(common) < len(matched) and limit > 0:
-            found = self._without_common(matched, common, limit, allowed)
+        if len(matched) > 1 and limit > 0:
+            found = self._max_score(matched, limit, allowed)
             if found is not None:
                 return (*found, lambda wanted: self.scores_of(matched, wanted))
         scores = self._summed(matched)
         ids, top = self.top(scores, limit, allowed)
         return ids, top, scores.__getitem__
 
-    def _without_common(self, matched: list[_Term], common: list[_Term], limit: int,
-                        allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """``best``'s top from the other terms' sums first; None where the common terms could
-        decide it (fewer than ``limit`` passages hold another term, or too close a race)."""
-        partial = self._summed([t for t in matched if len(t.docs) * COMMON <= self.rows])
-        numbers = np.flatnonzero(partial != 0)
+    def _max_score(self, matched: list[_Term], limit: int, allowed: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``best``'s top from the terms it cannot leave out; None where those hold most of the
+        postings (summing every term costs less)."""
+        by_bound = sorted(((self._bound(t), n, t) for n, t in enumerate(matched)), key=lambda b: (-b[0], b[1]))
+        bounds = [b for b, _, _ in by_bound]
+        terms = [t for _, _, t in by_bound]
+        sizes = np.cumsum([len(t.docs) for t in terms])
+        if sizes[-1] + self.rows < PRUNED_FROM:
+            return None               # summing every term is as quick: its cost, postings and passages
+        # a floor under the final limit-th best: the limit-th exact score among the best passages
+        # by the rarest terms
+        probe = max(1, int(np.searchsorted(sizes, PROBE, side="right")))
+        floor = self._floor(matched, *self._partial(terms[:probe], allowed), limit)
+        if floor is None:
+            return None
+        # the fewest terms whose rest cannot reach it
+        need = next(n for n in range(1, len(terms) + 1) if sum(bounds[n:]) * (1 + 1e-9) < floor)
+        if sizes[need - 1] > ESSENTIAL * sizes[-1]:
+            return None
+        numbers, sums = self._partial(terms[:need], allowed)
+        floor = max(floor, self._floor(matched, numbers, sums, limit) or 0.0)
+        most = sum(bounds[need:]) * (1 + 1e-9)       # float slack: the sums ran in another order
+        keep = (sums + most) * (1 + 1e-9) >= floor
+        numbers, sums = numbers[keep], sums[keep]
+        # the rest added one by one to those left, each time dropping those that cannot reach the
+        # floor with what the others may add (bm25's share falls with a passage's length)
+        rest = terms[need:]
+        for k in range(len(rest) + 1):
+            keep = (sums + self._reach(rest[k:], numbers)) * (1 + 1e-9) >= floor
+            numbers, sums = numbers[keep], sums[keep]
+            if k == len(rest) or len(numbers) <= NEAR:
+                break
+            sums = sums.copy()
+            self._add_shares(rest[k], numbers, sums)
+        return self._best_of(numbers, self.scores_of(matched, numbers), limit)
+
+    def _partial(self, terms: list[_Term], allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(passage numbers, ascending; their sums of the shares of ``terms``) of the passages
+        holding one, under ``allowed``; the sums in another order than scores()'s."""
+        docs = np.concatenate([t.docs for t in terms])
+        shares = np.concatenate([self._contributions(t) for t in terms])
+        if len(docs) * TRACKED > self.rows:
+            summed = np.bincount(docs, weights=shares, minlength=self.rows)
+            numbers = np.flatnonzero(summed != 0)     # every share is positive
+            sums = summed[numbers]
+        else:                         # a stable sort of ascending runs merges them
+            order = np.argsort(docs, kind="stable")
+            docs = docs[order]
+            first = np.empty(len(docs), dtype=bool)
+            first[:1] = True
+            np.not_equal(docs[1:], docs[:-1], out=first[1:])
+            numbers, sums = docs[first], np.bincount(np.cumsum(first) - 1, weights=shares[order])
         if allowed is not None:
-            numbers = numbers[np.isin(self.rowids[numbers], allowed)]
+            keep = np.isin(self.rowids[numbers], allowed)
+            numbers, sums = numbers[keep], sums[keep]
+        return numbers, sums
+
+    def _floor(self, matched: list[_Term], numbers: np.ndarray, sums: np.ndarray, limit: int) -> float | None:
+        """The ``limit``-th best exact score of the ``limit`` passages with the best ``sums``: no
+        higher than the final ``limit``-th best. None with fewer passages."""
         if len(numbers) < limit:
             return None
-        part = partial[numbers]
-        kth = np.partition(part, len(part) - limit)[len(part) - limit]   # the final k-th best is no lower
-        reach = sum(self._bound(t) for t in common) * (1 + 1e-9) + kth * 1e-9     # float slack
-        if reach >= kth:
-            return None
-        near = numbers[part + reach >= kth]
-        return self._best_of(near, self.scores_of(matched, near), limit)
+        lead = np.sort(numbers[np.argpartition(-sums, limit - 1)[:limit]])
+        return float(self.scores_of(matched, lead).min())
+
+    def _reach(self, terms: list[_Term], numbers: np.ndarray) -> np.ndarray:
+        """The most ``terms`` can add to the scores of passages ``numbers``: each term's highest
+        frequency in each passage's length."""
+        norm, unit = self._per_passage()
+        out = sum(t.idf for t in terms if t.ones) * unit[numbers]
+        by_most: dict[float, float] = {}
+        for t in terms:
+            if not t.ones:
+                by_most[t.most] = by_most.get(t.most, 0.0) + t.idf
+        for most, idf in by_most.items():
+            out += idf * ((most * (K1 + 1.0)) / (most + norm[numbers]))
+        return out
 
     def _bound(self, term: _Term) -> float:
         """The largest share of a passage's score ``term`` gives: its highest frequency in the
@@ -304,8 +393,7 @@ class Postings:
         shortest, unit = self._extremes
         if term.ones:
             return term.idf * unit
-        most = float(term.tf.max())
-        return term.idf * ((most * (K1 + 1.0)) / (most + shortest))
+        return term.idf * ((term.most * (K1 + 1.0)) / (term.most + shortest))
 
     def _per_passage(self) -> tuple[np.ndarray, np.ndarray]:
         """bm25's length term ``k1 * (1 - b + b * D / avgdl)`` of every passage, and a passage's
@@ -334,7 +422,7 @@ class Postings:
         other, as an FTS5 phrase matches (every start position counts); ``among`` narrows the
         candidates, ``first_only`` stops at the first passage found. None without the texts."""
         if len(tokens) == 1:
-            docs, tf, _ = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0), True))
+            docs, tf, _ = self._fetch(tokens).get(tokens[0], (np.zeros(0, np.int64), np.zeros(0), 1.0))
             keep = np.ones(len(docs), bool) if among is None else np.isin(docs, among)
             return docs[keep][:1 if first_only else None], tf[keep][:1 if first_only else None]
         if not tokens:
