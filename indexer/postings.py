@@ -15,6 +15,9 @@ passage numbers are stored as gaps in the narrowest unsigned integer that holds 
 (most common terms' gaps fit a byte), and its term frequencies not at all when every one is 1
 (most terms in 200-character passages); the table is keyed by (view, term) itself, so the terms
 are not stored a second time in an index.
+
+One module over ~400 lines: the scoring, its exact pruning (best) and phrase matching share the
+decoded rows and fts5_aux.c's arithmetic, which must stay operation for operation the same.
 """
 from __future__ import annotations
 
@@ -289,9 +292,9 @@ class Postings:
         Most of a question's postings belong to terms that add little to any score (年 is in most
         passages of a large archive, with an idf of ~1 or less, 1e-6 past half), yet they cost most
         of its time at 10^6 passages. So the rarest terms are summed first, and the ``limit``-th
-        exact score among their best passages is a floor under the final ``limit``-th; only the
-        terms whose largest possible shares could together reach that floor are summed, and their
-        passages are narrowed, term by term, by what the other terms may add to each (bm25's share
+        exact score among their best passages is a floor under the final ``limit``-th; terms are
+        summed from the largest possible share down only until the others' largest possible shares
+        together fall below that floor, and the passages summed are narrowed, term by term, by what the other terms may add to each (bm25's share
         falls with a passage's length), until the few left are scored with every term in MATCH
         order, as scores() adds them. A passage left out cannot reach the top (MaxScore, exact).
         Below ~300,000 postings and passages together, summing every term is as quick.
