@@ -343,7 +343,6 @@ class Postings:
             numbers, sums = numbers[keep], sums[keep]
             if k == len(rest) or len(numbers) <= NEAR:
                 break
-            sums = sums.copy()
             self._add_shares(rest[k], numbers, sums)
         return self._best_of(numbers, self.scores_of(matched, numbers), limit)
 
